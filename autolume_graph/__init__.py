@@ -1,0 +1,1 @@
+"""autolume-graph: a live node-graph engine for StyleGAN visuals."""
