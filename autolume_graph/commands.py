@@ -1,0 +1,188 @@
+"""Edit commands with undo/redo: the only way the editor, OSC and the CLI change a graph."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from autolume_graph.graph import Edge, Graph, GraphError
+from autolume_graph.node import Node
+from autolume_graph.params import Binding, ParamError
+
+
+class Command:
+    """One reversible edit. `apply` raises GraphError and leaves the graph unchanged when refused."""
+
+    def apply(self, graph: Graph) -> None:
+        raise NotImplementedError
+
+    def revert(self, graph: Graph) -> None:
+        raise NotImplementedError
+
+    def merge(self, newer: Command) -> bool:
+        """Fold a newer command into this one (a slider drag is one undo step)."""
+        return False
+
+
+@dataclass
+class AddNode(Command):
+    node: Node
+    node_id: str | None = None
+    name: str | None = None
+
+    def apply(self, graph: Graph) -> None:
+        graph.add_node(self.node, self.node_id or self.node.id or None, self.name or self.node.name or None)
+        self.node_id, self.name = self.node.id, self.node.name
+
+    def revert(self, graph: Graph) -> None:
+        graph.remove_node(self.node.id)
+
+
+@dataclass
+class RemoveNode(Command):
+    node_id: str
+    _node: Node | None = None
+    _edges: list[Edge] = field(default_factory=list)
+
+    def apply(self, graph: Graph) -> None:
+        self._node, self._edges = graph.remove_node(self.node_id)
+
+    def revert(self, graph: Graph) -> None:
+        assert self._node is not None
+        graph.nodes[self._node.id] = self._node
+        graph.edges.extend(self._edges)
+        graph.structure_version += 1
+
+
+@dataclass
+class Connect(Command):
+    edge: Edge
+    _replaced: Edge | None = None
+
+    def apply(self, graph: Graph) -> None:
+        self._replaced = graph.add_edge(self.edge)
+
+    def revert(self, graph: Graph) -> None:
+        graph.remove_edge(self.edge)
+        if self._replaced is not None:
+            graph.edges.append(self._replaced)
+
+
+@dataclass
+class Disconnect(Command):
+    edge: Edge
+
+    def apply(self, graph: Graph) -> None:
+        graph.remove_edge(self.edge)
+
+    def revert(self, graph: Graph) -> None:
+        graph.edges.append(self.edge)
+        graph.structure_version += 1
+
+
+@dataclass
+class SetParam(Command):
+    node_id: str
+    param: str
+    value: Any
+    _old: Any = None
+
+    def apply(self, graph: Graph) -> None:
+        node = graph.node(self.node_id)
+        if self.param not in node.params:
+            raise GraphError(f"{node.name} has no parameter {self.param!r}")
+        self._old = node.values[self.param]
+        try:
+            node.set_value(self.param, self.value)
+        except ParamError as exc:
+            raise GraphError(f"{node.name}.{self.param}: {exc}") from None
+
+    def revert(self, graph: Graph) -> None:
+        graph.node(self.node_id).set_value(self.param, self._old)
+
+    def merge(self, newer: Command) -> bool:
+        if isinstance(newer, SetParam) and (newer.node_id, newer.param) == (self.node_id, self.param):
+            self.value = newer.value
+            return True
+        return False
+
+
+@dataclass
+class Rename(Command):
+    node_id: str
+    name: str
+    _old: str = ""
+
+    def apply(self, graph: Graph) -> None:
+        node = graph.node(self.node_id)
+        self._old = node.name
+        graph.rename(node.id, self.name)
+
+    def revert(self, graph: Graph) -> None:
+        graph.rename(self.node_id, self._old)
+
+
+@dataclass
+class SetBinding(Command):
+    """Bind a parameter to an OSC address; the mapping is validated by the caller's checker."""
+
+    node_id: str
+    param: str
+    binding: Binding
+    _old: Binding | None = None
+
+    def apply(self, graph: Graph) -> None:
+        node = graph.node(self.node_id)
+        if self.param not in node.params or not node.params[self.param].osc_addressable:
+            raise GraphError(f"{node.name}.{self.param} cannot be bound to OSC")
+        from autolume_graph.expr import ExpressionError, compile_mapping
+
+        try:
+            compile_mapping(self.binding.mapping)
+        except ExpressionError as exc:
+            raise GraphError(f"mapping {self.binding.mapping!r}: {exc}") from None
+        self._old = node.bindings.get(self.param)
+        node.bindings[self.param] = self.binding
+        graph.structure_version += 1
+
+    def revert(self, graph: Graph) -> None:
+        node = graph.node(self.node_id)
+        if self._old is None:
+            node.bindings.pop(self.param, None)
+        else:
+            node.bindings[self.param] = self._old
+        graph.structure_version += 1
+
+
+class History:
+    """Applies commands to a graph and keeps undo/redo stacks."""
+
+    def __init__(self, graph: Graph, limit: int = 500) -> None:
+        self.graph = graph
+        self.limit = limit
+        self.undo_stack: list[Command] = []
+        self.redo_stack: list[Command] = []
+
+    def do(self, command: Command, merge: bool = True) -> None:
+        command.apply(self.graph)
+        self.redo_stack.clear()
+        if merge and self.undo_stack and self.undo_stack[-1].merge(command):
+            return
+        self.undo_stack.append(command)
+        del self.undo_stack[: -self.limit]
+
+    def undo(self) -> bool:
+        if not self.undo_stack:
+            return False
+        command = self.undo_stack.pop()
+        command.revert(self.graph)
+        self.redo_stack.append(command)
+        return True
+
+    def redo(self) -> bool:
+        if not self.redo_stack:
+            return False
+        command = self.redo_stack.pop()
+        command.apply(self.graph)
+        self.undo_stack.append(command)
+        return True

@@ -1,0 +1,172 @@
+"""Graph files: msgpack, values keyed by name, arrays as an ext type, never pickle.
+
+Layout (schema 2): {format, schema, nodes: {id: {type, type_version, name, params, bindings}},
+edges: [{src, src_port, dst, dst_port}], settings, ui: {id: {...}}}.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from autolume_graph.atomic import write_atomic
+from autolume_graph.graph import Edge, Graph
+from autolume_graph.node import Node, PlaceholderNode
+from autolume_graph.params import Binding, ParamError
+from autolume_graph.registry import Registry, default_registry
+
+log = logging.getLogger(__name__)
+
+FORMAT = "autolume-graph"
+SCHEMA = 2
+EXT_ARRAY = 1
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+class GraphFileError(ValueError):
+    """A graph file that cannot be loaded; one line naming the file and the reason."""
+
+
+def _encode(obj: Any) -> Any:
+    if hasattr(obj, "detach") and hasattr(obj, "cpu"):  # a torch tensor, without importing torch
+        obj = obj.detach().cpu().numpy()
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:
+            raise TypeError("object arrays cannot be saved")
+        arr = np.ascontiguousarray(obj)
+        return msgpack.ExtType(EXT_ARRAY, msgpack.packb([arr.dtype.str, list(arr.shape), arr.tobytes()]))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (tuple, set)):
+        return list(obj)
+    raise TypeError(f"cannot save a {type(obj).__name__}")
+
+
+def _decode_ext(code: int, data: bytes) -> Any:
+    if code != EXT_ARRAY:
+        raise ValueError(f"unknown extension type {code}")
+    dtype_str, shape, raw = msgpack.unpackb(data)
+    dtype = np.dtype(dtype_str)
+    if dtype.hasobject or dtype.kind not in "biufc":
+        raise ValueError(f"array dtype {dtype_str!r} is not allowed")
+    count = int(np.prod(shape)) if shape else 1
+    if count * dtype.itemsize != len(raw):
+        raise ValueError("array data does not match its shape")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+def pack(data: dict[str, Any]) -> bytes:
+    return msgpack.packb(data, default=_encode, use_bin_type=True)
+
+
+def unpack(raw: bytes) -> Any:
+    return msgpack.unpackb(raw, ext_hook=_decode_ext, raw=False, strict_map_key=False)
+
+
+def graph_to_dict(graph: Graph) -> dict[str, Any]:
+    nodes: dict[str, Any] = {}
+    ui: dict[str, Any] = {}
+    for node in graph.nodes.values():
+        if isinstance(node, PlaceholderNode):
+            entry = {"type": node.missing_type, "type_version": node.missing_version, "params": node.raw_values}
+        else:
+            entry = {"type": node.type_name, "type_version": node.type_version, "params": dict(node.values)}
+        entry["name"] = node.name
+        entry["bindings"] = {k: b.to_dict() for k, b in node.bindings.items()}
+        nodes[node.id] = entry
+        if node.ui:
+            ui[node.id] = dict(node.ui)
+    edges = [{"src": e.src, "src_port": e.src_port, "dst": e.dst, "dst_port": e.dst_port} for e in graph.edges]
+    return {"format": FORMAT, "schema": SCHEMA, "nodes": nodes, "edges": edges,
+            "settings": dict(graph.settings), "ui": ui}
+
+
+def _migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 kept nodes in a list, links as 4-tuples and positions under `layout`."""
+    nodes = {n["id"]: {"type": n["type"], "type_version": 1, "name": n.get("name", ""),
+                       "params": n.get("params", {}), "bindings": {}} for n in data.get("nodes", [])}
+    edges = [dict(zip(("src", "src_port", "dst", "dst_port"), link, strict=True)) for link in data.get("links", [])]
+    ui = {k: {"pos": list(v)} for k, v in (data.get("layout") or {}).items()}
+    return {"format": FORMAT, "schema": 2, "nodes": nodes, "edges": edges, "settings": {}, "ui": ui}
+
+
+MIGRATIONS = {1: _migrate_v1}
+
+
+def _build_node(entry: dict[str, Any], registry: Registry) -> Node:
+    type_name = str(entry.get("type", ""))
+    version = int(entry.get("type_version", 1))
+    params = entry.get("params") or {}
+    if type_name not in registry.types:
+        return PlaceholderNode(type_name, version, params)
+    cls = registry.types[type_name]
+    node = cls()
+    if version < cls.type_version:
+        params = cls.migrate_params(version, dict(params))
+    for name, value in params.items():
+        if name not in node.params:
+            log.warning("%s: dropping unknown parameter %r", type_name, name)
+            continue
+        try:
+            node.values[name] = node.params[name].coerce(value)
+        except ParamError as exc:
+            log.warning("%s.%s: keeping the default (%s)", type_name, name, exc)
+    node.reset()
+    for name, b in (entry.get("bindings") or {}).items():
+        if name in node.params and isinstance(b, dict):
+            node.bindings[name] = Binding.from_dict(b)
+    return node
+
+
+def graph_from_dict(data: Any, registry: Registry | None = None, source: str = "graph") -> Graph:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise GraphFileError(f"{source}: not an autolume-graph file")
+    schema = data.get("schema")
+    if not isinstance(schema, int) or schema < 1:
+        raise GraphFileError(f"{source}: missing or invalid schema version")
+    if schema > SCHEMA:
+        raise GraphFileError(f"{source}: made by a newer autolume-graph (schema {schema}, this reads {SCHEMA})")
+    while schema < SCHEMA:
+        data = MIGRATIONS[schema](data)
+        schema = data["schema"]
+    registry = registry or default_registry()
+    graph = Graph()
+    try:
+        for node_id, entry in data["nodes"].items():
+            node = _build_node(entry, registry)
+            graph.add_node(node, str(node_id), entry.get("name") or None)
+            node.ui = dict((data.get("ui") or {}).get(node_id) or {})
+        for e in data["edges"]:
+            edge = Edge(str(e["src"]), str(e["src_port"]), str(e["dst"]), str(e["dst_port"]))
+            graph.add_edge(edge)
+        graph.settings = dict(data.get("settings") or {})
+    except Exception as exc:
+        raise GraphFileError(f"{source}: invalid graph ({type(exc).__name__}: {exc})") from None
+    return graph
+
+
+def save_graph(graph: Graph, path: str | Path) -> None:
+    """Save atomically: a crash mid-save leaves the previous file."""
+    write_atomic(path, pack(graph_to_dict(graph)))
+
+
+def read_graph_data(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise GraphFileError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise GraphFileError(f"{path}: too large for a graph file")
+    try:
+        return unpack(path.read_bytes())
+    except Exception as exc:
+        reason = "truncated file" if "insufficient" in str(exc).lower() else f"{type(exc).__name__}: {exc}"
+        raise GraphFileError(f"{path}: not a readable graph file ({reason})") from None
+
+
+def load_graph(path: str | Path, registry: Registry | None = None) -> Graph:
+    """Read a graph file; any problem is a GraphFileError with one line."""
+    return graph_from_dict(read_graph_data(path), registry, str(path))

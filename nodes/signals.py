@@ -1,0 +1,74 @@
+"""Control signals: constants, LFOs and arithmetic, to wire into any numeric parameter."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from autolume_graph.node import CookContext, Node
+from autolume_graph.params import Choice, Float, Output
+from autolume_graph.types import PortType
+
+
+class Constant(Node):
+    """A number you can set, bind to OSC, and wire into several parameters at once."""
+
+    category = "signal"
+    outputs = {"value": Output(PortType.FLOAT, "the value")}
+    params = {"value": Float(0.0, -10.0, 10.0, clip=False, doc="the number sent out")}
+
+    def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        return {"value": params["value"]}
+
+
+_WAVES = {
+    "sine": lambda p: math.sin(2 * math.pi * p),
+    "triangle": lambda p: 1 - 4 * abs(p - 0.5),
+    "saw": lambda p: 2 * p - 1,
+    "square": lambda p: 1.0 if p < 0.5 else -1.0,
+}
+
+
+class LFO(Node):
+    """A low-frequency oscillator on the runtime clock, for motion that renders the same offline."""
+
+    category = "signal"
+    time_dependent = True
+    outputs = {"value": Output(PortType.FLOAT, "offset + amplitude * wave(t)")}
+    params = {
+        "wave": Choice("sine", tuple(_WAVES), doc="wave shape"),
+        "frequency": Float(0.25, 0.0, 10.0, unit="Hz", clip=False, doc="cycles per second"),
+        "amplitude": Float(1.0, 0.0, 10.0, clip=False, doc="half the peak-to-peak swing"),
+        "offset": Float(0.0, -10.0, 10.0, clip=False, doc="centre value"),
+        "phase": Float(0.0, 0.0, 1.0, unit="cycles", doc="shift of the wave"),
+    }
+
+    def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        position = (ctx.time * params["frequency"] + params["phase"]) % 1.0
+        return {"value": params["offset"] + params["amplitude"] * _WAVES[params["wave"]](position)}
+
+
+_OPS = {
+    "add": lambda a, b: a + b,
+    "subtract": lambda a, b: a - b,
+    "multiply": lambda a, b: a * b,
+    "divide": lambda a, b: a / b if b else 0.0,
+    "min": min,
+    "max": max,
+    "power": lambda a, b: math.copysign(abs(a) ** b, a) if a or b > 0 else 0.0,
+}
+
+
+class Math(Node):
+    """Combine two numbers; an unwired operand uses its parameter value."""
+
+    category = "signal"
+    outputs = {"value": Output(PortType.FLOAT, "a (op) b")}
+    params = {
+        "op": Choice("add", tuple(_OPS), doc="operation"),
+        "a": Float(0.0, -10.0, 10.0, clip=False, doc="first operand (wire a signal here)"),
+        "b": Float(0.0, -10.0, 10.0, clip=False, doc="second operand (wire a signal here)"),
+    }
+
+    def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        return {"value": float(_OPS[params["op"]](params["a"], params["b"]))}
