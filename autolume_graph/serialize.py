@@ -163,7 +163,7 @@ def read_graph_data(path: str | Path) -> dict[str, Any]:
     try:
         return unpack(path.read_bytes())
     except Exception as exc:
-        reason = "truncated file" if "insufficient" in str(exc).lower() else f"{type(exc).__name__}: {exc}"
+        reason = "truncated file" if "incomplete" in str(exc).lower() else f"{type(exc).__name__}: {exc}"
         raise GraphFileError(f"{path}: not a readable graph file ({reason})") from None
 
 
