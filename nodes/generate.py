@@ -1,0 +1,61 @@
+"""Generate: the synthesis network renders per-layer w into an image that stays on the device."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from autolume_graph.gan.edits import LayerEdits, activation_to_image
+from autolume_graph.node import CookContext, Node, NodeError
+from autolume_graph.params import Bool, Choice, Float, Input, Int, Output
+from autolume_graph.types import PortType
+
+
+class Generate(Node):
+    """Renders w with the model's synthesis network: noise controls, layer edits, StyleGAN3 input transform."""
+
+    category = "generator"
+    inputs = {
+        "model": Input(PortType.MODEL, "the generator"),
+        "w": Input(PortType.W, "per-layer w from Mapping (or AdjustInput)"),
+        "edits": Input(PortType.EDITS, "layer transforms, per-layer noise and layer view"),
+    }
+    outputs = {"image": Output(PortType.IMAGE, "RGB [1, 3, H, W], nominal [-1, 1], on the device")}
+    params = {
+        "noise": Bool(True, doc="noise on/off: off gives smooth images without texture"),
+        "noise_mode": Choice("const", ("const", "random"), doc="the trained constant noise, or seeded random"),
+        "noise_strength": Float(1.0, 0.0, 2.0, clip=False, doc="global noise: scales every layer's noise"),
+        "noise_seed": Int(0, 0, 2**31 - 1, doc="seed of random noise: new texture, same image"),
+        "noise_anim": Bool(False, doc="a new noise seed every frame"),
+        "translate_x": Float(0.0, -1.0, 1.0, clip=False, doc="StyleGAN3 only: shift the input in x"),
+        "translate_y": Float(0.0, -1.0, 1.0, clip=False, doc="StyleGAN3 only: shift the input in y"),
+        "rotate": Float(0.0, -180.0, 180.0, unit="deg", clip=False, doc="StyleGAN3 only: rotate the input"),
+    }
+
+    def animating(self, params: dict[str, Any]) -> bool:
+        return bool(params["noise"] and params["noise_anim"])
+
+    def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        model, w = inputs.get("model"), inputs.get("w")
+        if model is None or w is None:
+            raise NodeError("connect a model and w")
+        if not torch.is_tensor(w) or tuple(w.shape[1:]) != (model.num_ws, model.w_dim):
+            raise NodeError(f"w does not fit this model ({model.num_ws} x {model.w_dim})")
+        edits = inputs.get("edits") or LayerEdits()
+        if not isinstance(edits, LayerEdits):
+            raise NodeError("the edits input needs an EDITS wire")
+        if model.family == "stylegan3":
+            model.set_transform(params["translate_x"], params["translate_y"], params["rotate"])
+        mode = params["noise_mode"] if params["noise"] else "none"
+        seed = params["noise_seed"] + (ctx.frame if params["noise_anim"] else 0)
+        with torch.inference_mode():
+            out = model.synthesis(
+                w, noise_mode=mode, noise_scale=params["noise_strength"], noise_seed=seed,
+                layer_noise_scale=edits.noise or None, layer_edits=edits.edits or None, capture=edits.view,
+            )
+        if edits.view is None:
+            return {"image": out}
+        _, activation = out
+        return {"image": activation_to_image(activation, edits.view_channel, edits.view_normalize,
+                                             model.img_resolution)}
