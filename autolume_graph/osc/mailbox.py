@@ -1,0 +1,109 @@
+"""Latest-wins OSC mailbox between the server thread and the render thread.
+
+A controller can send thousands of messages a second; a frame only needs the newest value per
+address. The server thread overwrites one dict entry per message and the render thread swaps
+the whole dict out once per frame, so neither side ever waits on the other for more than a
+dict assignment, and a flood costs memory bounded by the number of distinct addresses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+Inbox = dict[str, tuple[tuple, float]]
+
+
+class RateLimitedLog:
+    """Logs at most one line per kind per `interval_s`, carrying how many occurred meanwhile.
+
+    A garbage flood must not turn into a flood of log lines (which would stall the very thread
+    that should be draining the socket).
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger = log,
+        interval_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._interval = interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: dict[str, int] = {}
+        self._last: dict[str, float] = {}
+
+    def __call__(self, kind: str, detail: str = "") -> bool:
+        """Note one occurrence of `kind`; return True when a line was emitted for it."""
+        now = self._clock()
+        with self._lock:
+            n = self._pending.get(kind, 0) + 1
+            last = self._last.get(kind)
+            if last is not None and now - last < self._interval:
+                self._pending[kind] = n
+                return False
+            self._pending[kind] = 0
+            self._last[kind] = now
+        suffix = f" (latest: {detail})" if detail else ""
+        if last is None:
+            self._logger.warning("osc: %s%s", kind, suffix)
+        else:
+            self._logger.warning("osc: %d x %s in the last %.0f s%s", n, kind, now - last, suffix)
+        return True
+
+
+class Mailbox:
+    """Per-address latest value, posted by one thread and drained by another, plus counters.
+
+    Counter kinds are free-form; the server uses "received", "coalesced" (overwritten before
+    a drain), "malformed", "bad-typetag", "overflow"; the engine adds its own such as
+    "unknown-address", "bad-type", "mapping-error".
+    """
+
+    def __init__(self, max_addresses: int = 4096, log: RateLimitedLog | None = None) -> None:
+        self._lock = threading.Lock()
+        self._inbox: Inbox = {}
+        self._counts: dict[str, int] = {}
+        self._max = max_addresses
+        self._log = log if log is not None else RateLimitedLog()
+
+    def post(self, address: str, args: tuple, t_received: float) -> None:
+        """Store the newest args for `address` (server thread); O(1), never blocks for long."""
+        with self._lock:
+            inbox = self._inbox
+            counts = self._counts
+            counts["received"] = counts.get("received", 0) + 1
+            known = address in inbox
+            if known:
+                counts["coalesced"] = counts.get("coalesced", 0) + 1
+            room = known or len(inbox) < self._max
+            if room:
+                inbox[address] = (args, t_received)
+        if not room:
+            self.warn("overflow", f"more than {self._max} addresses between two drains")
+
+    def drain(self) -> Inbox:
+        """Take everything posted since the last drain (render thread, once per frame)."""
+        with self._lock:
+            inbox, self._inbox = self._inbox, {}
+        return inbox
+
+    def count(self, kind: str, n: int = 1) -> None:
+        """Add `n` to counter `kind`."""
+        with self._lock:
+            self._counts[kind] = self._counts.get(kind, 0) + n
+
+    def warn(self, kind: str, detail: str = "") -> None:
+        """Count a problem of `kind` and log it, rate-limited per kind."""
+        self.count(kind)
+        self._log(kind, detail)
+
+    def counts(self) -> dict[str, int]:
+        """A snapshot of all counters."""
+        with self._lock:
+            return dict(self._counts)
