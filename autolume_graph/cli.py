@@ -139,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     graph = open_graph(args.graph)
     session = Session(Runtime(graph, fps=args.fps, fixed_step=args.fixed_step, device=args.device),
                       osc_host=args.osc_host, osc_port=args.osc_port, oscquery_port=args.oscquery_port,
-                      ndi_name=args.ndi_name)
+                      ndi_name=args.ndi_name, osc=not args.no_osc)
     write, finish = _frame_writer(Path(args.out) if args.out else None)
     runtime = session.runtime
     session.start_services()

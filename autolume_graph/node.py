@@ -75,6 +75,9 @@ class Node:
         """Compute outputs from inputs and parameter values; raise to report an error."""
         return {}
 
+    def prepare(self) -> None:
+        """Called off the render thread before a loaded graph goes live: wait for slow resources here."""
+
     def close(self) -> None:
         """Release threads, sockets and files; called when the node leaves the running graph."""
 
@@ -98,9 +101,9 @@ class Node:
         return True
 
     def binding(self, name: str) -> Binding:
-        """The OSC binding of a parameter, with the default address `/<node name>/<param>`."""
+        """The OSC binding of a parameter; by default enabled at `/<node name>/<param>` with mapping `x`."""
         found = self.bindings.get(name)
-        return found if found is not None else Binding(False, f"/{self.name}/{name}", "x")
+        return found if found is not None else Binding(True, f"/{self.name}/{name}", "x")
 
     def __repr__(self) -> str:
         return f"<{self.type_name} {self.name or self.id}>"

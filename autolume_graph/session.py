@@ -1,11 +1,22 @@
-"""A running show: the runtime plus the services around it (OSC in, OSCQuery, NDI naming, error log)."""
+"""A running show: the runtime plus the services around it (OSC in, OSCQuery, presets, error log)."""
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
+from pathlib import Path
 from typing import Any
 
+from autolume_graph.graph import Graph
+from autolume_graph.osc.bindings import OSCControl
+from autolume_graph.osc.mailbox import Mailbox
+from autolume_graph.osc.oscquery import OSCQueryServer
+from autolume_graph.osc.server import OSCServer
+from autolume_graph.presets import PresetFolder
 from autolume_graph.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 DEFAULT_OSC_HOST = "127.0.0.1"
 DEFAULT_OSC_PORT = 1338
@@ -15,7 +26,8 @@ class Session:
     """Owns the runtime and its services; the CLI and the editor both drive a show through this."""
 
     def __init__(self, runtime: Runtime, osc_host: str | None = None, osc_port: int | None = None,
-                 oscquery_port: int | None = None, ndi_name: str | None = None, osc: bool = True) -> None:
+                 oscquery_port: int | None = None, ndi_name: str | None = None, osc: bool = True,
+                 preset_dir: str | Path | None = None) -> None:
         self.runtime = runtime
         settings = runtime.graph.settings
         self.osc_enabled = osc
@@ -23,20 +35,86 @@ class Session:
         self.osc_port = osc_port if osc_port is not None else int(settings.get("osc_port", DEFAULT_OSC_PORT))
         self.oscquery_port = oscquery_port
         self.ndi_name = ndi_name
-        self.osc_address: str = ""
-        self._services: list[Any] = []
+        self.presets = PresetFolder(preset_dir or settings.get("preset_dir") or Path.cwd() / "presets")
+        self.mailbox = Mailbox()
+        self.control = OSCControl(self.mailbox)
+        self.control.system.update({
+            "/autolume/preset": self._osc_preset,
+            "/autolume/fps": lambda args: setattr(self.runtime, "target_fps", max(0.0, float(args[0]))),
+            "/autolume/record": lambda args: self._set_all("Recorder", "record", bool(args[0]) if args else True),
+            "/autolume/snapshot": lambda args: self._set_all("Recorder", "snapshot", True),
+        })
+        self.runtime.frame_hooks.append(self.control)
+        self.osc_server: OSCServer | None = None
+        self.oscquery: OSCQueryServer | None = None
+        self.errors: dict[str, str] = {}
         self._reported: dict[str, str] = {}
         if ndi_name:
-            self.apply_ndi_name(ndi_name)
+            self._set_all("NDIOut", "sender_name", ndi_name)
 
-    def apply_ndi_name(self, name: str) -> None:
+    @property
+    def osc_address(self) -> str:
+        if self.osc_server is None:
+            return ""
+        host, port = self.osc_server.address
+        return f"{host}:{port}"
+
+    def _set_all(self, type_name: str, param: str, value: Any) -> None:
         for node in self.runtime.graph.nodes.values():
-            if node.type_name == "NDIOut":
-                node.set_value("sender_name", name)
+            if node.type_name == type_name and param in node.params:
+                node.set_value(param, value)
 
     def start_services(self) -> None:
-        """Start what this installation supports; a service that cannot start is reported, not fatal."""
+        """Start OSC and OSCQuery; one that cannot start (port taken) is reported, the show runs on."""
+        if not self.osc_enabled:
+            return
+        try:
+            self.osc_server = OSCServer(self.mailbox, self.osc_host, self.osc_port)
+            self.osc_server.start()
+        except OSError as exc:
+            self.osc_server = None
+            self.errors["osc"] = f"OSC server on {self.osc_host}:{self.osc_port} did not start: {exc}"
+            print(self.errors["osc"], file=sys.stderr)
+            return
+        port = self.osc_server.address[1]
+        try:
+            self.oscquery = OSCQueryServer(lambda: self.control.describe(self.runtime.graph), port,
+                                           host=self.osc_host, port=self.oscquery_port)
+            self.oscquery.start()
+        except OSError as exc:
+            self.oscquery = None
+            self.errors["oscquery"] = f"OSCQuery did not start: {exc}"
+            print(self.errors["oscquery"], file=sys.stderr)
 
+    # --- presets -----------------------------------------------------------------
+    def switch_to(self, graph: Graph) -> None:
+        """Prepare a loaded graph off the render thread (models preload), then swap it in between frames."""
+        for node in graph.nodes.values():
+            node.prepare()
+        self.runtime.submit(lambda rt: rt.swap_graph(graph))
+
+    def switch_preset(self, name: str, wait: bool = False) -> threading.Thread:
+        """Load and switch to a preset in a worker; a bad preset is reported and the show goes on."""
+        def work() -> None:
+            try:
+                self.switch_to(self.presets.load(name))
+                self.errors.pop("preset", None)
+            except Exception as exc:  # noqa: BLE001 - any failure is reported, the current graph stays
+                self.errors["preset"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                log.warning("preset %s: %s", name, self.errors["preset"])
+
+        thread = threading.Thread(target=work, name=f"preset-{name}", daemon=True)
+        thread.start()
+        if wait:
+            thread.join()
+        return thread
+
+    def _osc_preset(self, args: tuple) -> None:
+        if not args or not isinstance(args[0], str):
+            raise ValueError("/autolume/preset takes the preset name as a string")
+        self.switch_preset(args[0])
+
+    # --- reporting and shutdown ----------------------------------------------------
     def report_errors(self, stream: Any = sys.stderr) -> None:
         """Print each node error once when it appears (and once more if it changes)."""
         for node_id, stat in self.runtime.snapshot.nodes.items():
@@ -45,7 +123,8 @@ class Session:
             self._reported[node_id] = stat.error
 
     def close(self) -> None:
-        for service in reversed(self._services):
-            service.stop()
-        self._services.clear()
+        for service in (self.oscquery, self.osc_server):
+            if service is not None:
+                service.stop()
+        self.oscquery = self.osc_server = None
         self.runtime.close()

@@ -1,0 +1,109 @@
+"""Applies OSC to the graph once per frame: bound parameters and the system addresses under /autolume/."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from autolume_graph.expr import ExpressionError, Mapping, compile_mapping
+from autolume_graph.node import Node
+from autolume_graph.osc.mailbox import Mailbox
+from autolume_graph.osc.oscquery import ParamInfo
+from autolume_graph.params import ParamError, ParamType
+
+SystemHandler = Callable[[tuple], None]
+
+_OSCQUERY_TYPE = {ParamType.FLOAT: "float", ParamType.INT: "int", ParamType.BOOL: "bool",
+                  ParamType.TRIGGER: "trigger", ParamType.CHOICE: "str", ParamType.STRING: "str",
+                  ParamType.PATH: "str"}
+_TEXT = (ParamType.STRING, ParamType.PATH, ParamType.CHOICE)
+
+
+class OSCControl:
+    """The render thread's side of OSC: drain the mailbox, map, coerce and set parameters."""
+
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.mailbox = mailbox
+        self.system: dict[str, SystemHandler] = {}
+        self.latencies: deque[float] = deque(maxlen=100_000)
+        self._table: dict[str, list[tuple[Node, str, Mapping]]] = {}
+        self._table_key: tuple[int, int] | None = None
+        self._mappings: dict[str, Mapping] = {}
+
+    def _mapping(self, text: str) -> Mapping:
+        found = self._mappings.get(text)
+        if found is None:
+            found = self._mappings[text] = compile_mapping(text)
+        return found
+
+    def table(self, graph: Any) -> dict[str, list[tuple[Node, str, Mapping]]]:
+        """Address -> bound (node, parameter, mapping); rebuilt only when the graph's structure changes."""
+        key = (id(graph), graph.structure_version)
+        if key != self._table_key:
+            table: dict[str, list[tuple[Node, str, Mapping]]] = {}
+            for node in graph.nodes.values():
+                for name, param in node.params.items():
+                    binding = node.binding(name)
+                    if not (param.osc_addressable and binding.enabled):
+                        continue
+                    try:
+                        mapping = self._mapping(binding.mapping)
+                    except ExpressionError as exc:
+                        self.mailbox.warn("bad-mapping", f"{node.name}.{name}: {exc}")
+                        continue
+                    table.setdefault(binding.address, []).append((node, name, mapping))
+            self._table, self._table_key = table, key
+        return self._table
+
+    def __call__(self, runtime: Any) -> None:
+        """Frame hook: the latest message of each address, applied before the frame cooks."""
+        inbox = self.mailbox.drain()
+        if not inbox:
+            return
+        table = self.table(runtime.graph)
+        now = time.perf_counter()
+        for address, (args, t_received) in inbox.items():
+            handler = self.system.get(address)
+            if handler is not None:
+                try:
+                    handler(args)
+                except (ValueError, TypeError, KeyError, IndexError) as exc:
+                    self.mailbox.warn("bad-system-message", f"{address}: {exc}")
+                continue
+            targets = table.get(address)
+            if not targets:
+                self.mailbox.warn("unknown-address", address)
+                continue
+            for node, name, mapping in targets:
+                self._apply(node, name, mapping, args)
+            self.latencies.append(now - t_received)
+
+    def _apply(self, node: Node, name: str, mapping: Mapping, args: tuple) -> None:
+        param = node.params[name]
+        try:
+            if param.type in _TEXT and args and isinstance(args[0], str):
+                value: Any = args[0]
+            elif param.type is ParamType.TRIGGER and (not args or args[0] is None):
+                value = True  # an OSC impulse (no argument) fires a trigger
+            else:
+                value = mapping.apply_args(args)
+            node.set_value(name, value)
+        except ExpressionError as exc:
+            self.mailbox.warn("mapping-error", f"{node.name}.{name}: {exc}")
+        except ParamError as exc:
+            self.mailbox.warn("bad-value", f"{node.name}.{name}: {exc}")
+
+    def describe(self, graph: Any) -> list[ParamInfo]:
+        """The bound parameters as OSCQuery entries, with current values."""
+        out = []
+        for node in list(graph.nodes.values()):
+            for name, param in node.params.items():
+                binding = node.binding(name)
+                if not (param.osc_addressable and binding.enabled):
+                    continue
+                out.append(ParamInfo(binding.address, _OSCQUERY_TYPE[param.type], param.min, param.max,
+                                     node.values.get(name), param.doc or name,
+                                     list(param.choices) or None))
+        return out

@@ -1,0 +1,130 @@
+"""OSC drives parameters through bindings: real UDP on 127.0.0.1 into a running session."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+from pythonosc.udp_client import SimpleUDPClient
+
+from autolume_graph.commands import SetBinding
+from autolume_graph.graph import Graph, GraphError
+from autolume_graph.params import Binding
+from autolume_graph.registry import default_registry
+from autolume_graph.runtime import Runtime
+from autolume_graph.serialize import load_graph, save_graph
+from autolume_graph.session import Session
+
+
+def make_graph() -> Graph:
+    reg = default_registry()
+    g = Graph()
+    g.add_node(reg.create("LFO"), name="wobble")
+    g.add_node(reg.create("Math"), name="mix")
+    return g
+
+
+@pytest.fixture
+def session(tmp_path):
+    s = Session(Runtime(make_graph(), fps=0), osc_host="127.0.0.1", osc_port=0, oscquery_port=0,
+                preset_dir=tmp_path / "presets")
+    s.start_services()
+    yield s
+    s.close()
+
+
+def send_and_step(session: Session, messages: list[tuple[str, object]], until=None, timeout: float = 3.0):
+    host, port = session.osc_server.address
+    client = SimpleUDPClient(host, port)
+    for address, value in messages:
+        client.send_message(address, value)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        session.runtime.step()
+        if until is None or until():
+            return
+        time.sleep(0.005)
+    raise AssertionError("the message was not applied in time")
+
+
+def node(session: Session, name: str):
+    return session.runtime.graph.node(name)
+
+
+def test_default_address_mapping_and_clipping(session):
+    wobble = node(session, "wobble")
+    send_and_step(session, [("/wobble/frequency", 2.5)], until=lambda: wobble.values["frequency"] == 2.5)
+    session.runtime.call(SetBinding(wobble.id, "phase", Binding(True, "/knob", "x*2")))
+    send_and_step(session, [("/knob", 0.2)], until=lambda: wobble.values["phase"] == pytest.approx(0.4))
+    send_and_step(session, [("/knob", 3.0)], until=lambda: wobble.values["phase"] == 1.0)  # clipped
+    send_and_step(session, [("/mix/op", "multiply")], until=lambda: node(session, "mix").values["op"] == "multiply")
+
+
+def test_latest_value_wins_and_ints_bools_are_coerced(session):
+    send_and_step(session, [("/mix/a", float(i)) for i in range(200)],
+                  until=lambda: node(session, "mix").values["a"] == 199.0)  # a's range is the UI's only
+    send_and_step(session, [("/wobble/wave", 2.6)], until=lambda: node(session, "wobble").values["wave"] == "square")
+
+
+def test_disabled_binding_ignores_messages(session):
+    wobble = node(session, "wobble")
+    session.runtime.call(SetBinding(wobble.id, "offset", Binding(False, "/wobble/offset", "x")))
+    send_and_step(session, [("/wobble/offset", 5.0), ("/wobble/amplitude", 3.0)],
+                  until=lambda: wobble.values["amplitude"] == 3.0)
+    assert wobble.values["offset"] == 0.0
+    assert session.mailbox.counts().get("unknown-address", 0) >= 1
+
+
+def test_invalid_mapping_is_refused_when_entered(session):
+    wobble = node(session, "wobble")
+    for text in ("__import__('os')", "x.__class__", "open('f')", "9**9**9"):
+        with pytest.raises(GraphError, match="mapping"):
+            session.runtime.call(SetBinding(wobble.id, "offset", Binding(True, "/o", text)))
+    assert "offset" not in wobble.bindings
+
+
+def test_runtime_math_error_keeps_previous_value(session):
+    wobble = node(session, "wobble")
+    session.runtime.call(SetBinding(wobble.id, "offset", Binding(True, "/inv", "1/x")))
+    send_and_step(session, [("/inv", 4.0)], until=lambda: wobble.values["offset"] == 0.25)
+    send_and_step(session, [("/inv", 0.0)], until=lambda: session.mailbox.counts().get("mapping-error", 0) >= 1)
+    assert wobble.values["offset"] == 0.25
+
+
+def test_bindings_survive_save_load_and_preset_switch_over_osc(session, tmp_path):
+    wobble = node(session, "wobble")
+    session.runtime.call(SetBinding(wobble.id, "amplitude", Binding(True, "/fader/1", "x*4")))
+    save_graph(session.runtime.graph, tmp_path / "g.agraph")
+    assert load_graph(tmp_path / "g.agraph").node("wobble").bindings["amplitude"] == Binding(True, "/fader/1", "x*4")
+    preset = make_graph()
+    preset.node("wobble").bindings["amplitude"] = Binding(True, "/fader/1", "x*4")
+    preset.node("wobble").set_value("frequency", 7.0)
+    session.presets.save("second", preset)
+    old_graph = session.runtime.graph
+    send_and_step(session, [("/autolume/preset", "second")],
+                  until=lambda: session.runtime.graph is not old_graph)
+    assert session.runtime.graph.node("wobble").values["frequency"] == 7.0
+    send_and_step(session, [("/fader/1", 0.5)],
+                  until=lambda: session.runtime.graph.node("wobble").values["amplitude"] == 2.0)
+
+
+def test_bad_preset_over_osc_keeps_the_show(session):
+    (session.presets.folder).mkdir(parents=True, exist_ok=True)
+    (session.presets.folder / "broken.agraph").write_bytes(b"\x93garbage")
+    graph = session.runtime.graph
+    session.switch_preset("broken", wait=True)
+    session.runtime.step()
+    assert session.runtime.graph is graph and "broken" in session.errors["preset"]
+
+
+def test_oscquery_serves_the_tree_with_current_values(session):
+    wobble = node(session, "wobble")
+    send_and_step(session, [("/wobble/frequency", 1.5)], until=lambda: wobble.values["frequency"] == 1.5)
+    host, port = session.oscquery.address
+    tree = json.load(urllib.request.urlopen(f"http://{host}:{port}/", timeout=5))
+    freq = tree["CONTENTS"]["wobble"]["CONTENTS"]["frequency"]
+    assert freq["FULL_PATH"] == "/wobble/frequency" and freq["VALUE"] == [1.5] and freq["TYPE"] == "f"
+    sub = json.load(urllib.request.urlopen(f"http://{host}:{port}/mix/op", timeout=5))
+    assert sub["VALUE"] == ["add"]
