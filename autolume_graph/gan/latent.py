@@ -67,7 +67,7 @@ def _rng(*keys: int) -> np.random.Generator:
 # --- closed / open cubic interpolation ----------------------------------------------------
 
 
-def _catmull_rom_weights(f: float) -> np.ndarray:
+def catmull_rom_weights(f: float) -> np.ndarray:
     """Uniform Catmull-Rom weights of points i-1, i, i+1, i+2 at local position f in [0, 1)."""
     f2, f3 = f * f, f * f * f
     return 0.5 * np.array([-f + 2 * f2 - f3, 2 - 5 * f2 + 3 * f3, f + 4 * f2 - 3 * f3, -f2 + f3])
@@ -105,7 +105,7 @@ class RandomWalk:
     def at(self, u: float) -> np.ndarray:
         """The walk at position u (one keypoint per unit), (1, z_dim) float64."""
         i = math.floor(u)
-        w = _catmull_rom_weights(u - i)
+        w = catmull_rom_weights(u - i)
         points = [self._keypoint(i + j) for j in (-1, 0, 1, 2)]
         blend = sum(wj * p for wj, p in zip(w, points, strict=True))
         return blend / math.sqrt(float(np.sum(w * w)))
@@ -184,7 +184,7 @@ def keyframe_loop(alpha: float, keyframes: Sequence[np.ndarray]) -> np.ndarray:
     if n == 1 or f == 0.0:
         return np.array(keyframes[index], dtype=np.float64)
     points = [np.asarray(keyframes[(index + j) % n], dtype=np.float64) for j in (-1, 0, 1, 2)]
-    w = _catmull_rom_weights(f)
+    w = catmull_rom_weights(f)
     blend = sum(wj * p for wj, p in zip(w, points, strict=True))
     target = sum(wj * np.linalg.norm(p, axis=-1, keepdims=True) for wj, p in zip(w, points, strict=True))
     norm = np.linalg.norm(blend, axis=-1, keepdims=True)

@@ -1,0 +1,67 @@
+"""ModelLoader: a network pickle or our own model file, loaded off the render thread and shared."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from autolume_graph.gan.store import shared_store
+from autolume_graph.node import CookContext, Node, NodeError
+from autolume_graph.params import Choice, FilePath, Output
+from autolume_graph.types import PortType
+
+
+class ModelLoader(Node):
+    """Loads a StyleGAN2/3 model by path or by name in models/ ("default": the embedded model)."""
+
+    category = "generator"
+    outputs = {"model": Output(PortType.MODEL, "the loaded generator, on the device")}
+    params = {
+        "path": FilePath("default", kind="model", doc="a .pkl, our model file, a name in models/, or default"),
+        "device": Choice("auto", ("auto", "cpu", "cuda"), doc="auto: the runtime's device"),
+    }
+
+    def reset(self) -> None:
+        self._future: Future | None = None
+        self._key: tuple[str, str] | None = None
+
+    def _device(self, params: dict[str, Any], ctx_device: str) -> str:
+        return ctx_device if params["device"] == "auto" else params["device"]
+
+    def animating(self, params: dict[str, Any]) -> bool:
+        return self._future is not None and not self._future.done()
+
+    def _request(self, path: str, device: str) -> Future:
+        if (path, device) != self._key or self._future is None:
+            self._key = (path, device)
+            self._future = shared_store().request(path, device)
+        return self._future
+
+    def prepare(self) -> None:
+        """Before a preset goes live: wait for its model, so the switch shows it on the first frame."""
+        future = self._request(self.values["path"], "cpu" if self.values["device"] == "cpu" else _auto_device())
+        try:
+            future.result(timeout=300)
+        except Exception:  # noqa: BLE001 - the error shows on the node when it cooks
+            pass
+
+    def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        future = self._request(params["path"], self._device(params, ctx.device))
+        if not future.done():
+            self.status = f"loading {Path(params['path']).name}..."
+            return {}
+        self.status = ""
+        error = future.exception()
+        if error is not None:
+            raise NodeError(str(error))
+        model = future.result()
+        if self.last_outputs.get("model") is model:
+            return {}
+        return {"model": model}
+
+
+def _auto_device() -> str:
+    from autolume_graph.runtime import resolve_device
+
+    return resolve_device("auto")

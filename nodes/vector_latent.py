@@ -1,0 +1,121 @@
+"""VectorLatent: a free latent vector (random, loaded or saved) with a smooth random-walk animation.
+
+The current vector lives in a Data parameter, so it is saved with the graph and a render of the
+saved graph starts from exactly what was on screen.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autolume_graph.gan.latent import RandomWalk, VectorFileError, load_vector, save_vector
+from autolume_graph.gan.latent_value import Latent
+from autolume_graph.node import CookContext, Node, NodeError
+from autolume_graph.params import Bool, Data, FilePath, Float, Input, Output, Trigger
+from autolume_graph.types import PortType
+
+from .seed_latent import latent_dims
+
+
+def load_latent_file(path: str, model: Any) -> tuple[np.ndarray, str]:
+    """A vector file as ((1, z_dim) "z" | (1, num_ws, w_dim) "w") float32, or a one-line NodeError."""
+    if not path:
+        raise NodeError("set a vector file path first")
+    try:
+        return load_vector(Path(path).expanduser(), *latent_dims(model))
+    except VectorFileError as exc:
+        hint = " (connect a model to load a per-layer w)" if model is None else ""
+        raise NodeError(f"{exc}{hint}") from None
+
+
+def _kind(vector: np.ndarray) -> str:
+    return "w" if vector.ndim == 3 else "z"
+
+
+def _ease_into_walk(origin: np.ndarray, walk: RandomWalk, u: float) -> np.ndarray:
+    """From `origin` at u=0 into the walk by u=1: cos/sin weights keep N(0, I), smoothstep keeps it C1."""
+    x = min(max(u, 0.0), 1.0)
+    angle = 0.5 * math.pi * x * x * (3.0 - 2.0 * x)
+    return math.cos(angle) * origin + math.sin(angle) * walk.at(u)
+
+
+class VectorLatent(Node):
+    """A latent vector you randomize, animate as a smooth random walk, save and load (.npy).
+
+    Anim eases from the current vector into a seeded random walk (seeded by the vector itself,
+    so the same vector always walks the same way) on the runtime clock; the vector shown is
+    written back to the `vector` parameter, so stopping holds it and saving keeps it. Loading
+    accepts z (z_dim,) / (1, z_dim) and, with a model connected, per-layer w (num_ws, w_dim),
+    which bypasses the mapping network; anim walks z vectors only. A bad file keeps the vector.
+    """
+
+    category = "latent"
+    inputs = {"model": Input(PortType.MODEL, "optional: the generator whose sizes to use (default z 512)")}
+    outputs = {"z": Output(PortType.Z, "the latent")}
+    params = {
+        "randomize": Trigger(doc="draw a new random vector"),
+        "anim": Bool(False, doc="walk smoothly and endlessly through latent space"),
+        "speed": Float(0.25, 0.0, 4.0, clip=False, unit="steps/s", doc="walk speed: new random directions per second"),
+        "project": Bool(True, doc="map z through the mapping network (off: use z as w directly)"),
+        "path": FilePath("", kind="vector", doc=".npy file to save to / load from"),
+        "save": Trigger(doc="write the current vector to path"),
+        "load": Trigger(doc="read the vector from path"),
+        "vector": Data(None, doc="the current vector: (1, z_dim) z or (1, num_ws, w_dim) w"),
+    }
+
+    def reset(self) -> None:
+        self._walk: RandomWalk | None = None
+        self._origin: np.ndarray | None = None
+        self._u = 0.0
+        self._last_time = 0.0
+        self._shown: np.ndarray | None = None  # what the walk last wrote to `vector`
+        self._sent: tuple[np.ndarray, bool] | None = None  # the vector and project flag last sent
+
+    def animating(self, params: dict[str, Any]) -> bool:
+        return bool(params["anim"])
+
+    def _walk_from(self, vector: np.ndarray, ctx: CookContext, speed: float) -> np.ndarray:
+        """The next point of the walk, (re)starting it when the vector was replaced from outside."""
+        if self._walk is None or vector is not self._shown:
+            self._origin = vector.astype(np.float64)
+            self._walk = RandomWalk(zlib.crc32(vector.tobytes()), vector.shape[-1])
+            self._u = 0.0
+        else:
+            self._u += speed * max(ctx.time - self._last_time, 0.0)
+        self._last_time = ctx.time
+        self._shown = _ease_into_walk(self._origin, self._walk, self._u).astype(np.float32)
+        return self._shown
+
+    def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        model = inputs.get("model")
+        vector = params["vector"]
+        if params["load"]:
+            vector = load_latent_file(params["path"], model)[0]
+        if vector is None or params["randomize"]:
+            vector = np.random.default_rng().standard_normal((1, latent_dims(model)[0])).astype(np.float32)
+        vector = np.asarray(vector, dtype=np.float32)
+        if vector.ndim not in (2, 3) or vector.shape[0] != 1:
+            raise NodeError(f"vector of shape {vector.shape} is neither (1, z_dim) nor (1, num_ws, w_dim)")
+        if params["anim"]:
+            if _kind(vector) == "w":
+                raise NodeError("anim walks z vectors; a per-layer w is loaded")
+            vector = self._walk_from(vector, ctx, params["speed"])
+        else:
+            self._walk = None
+        self.values["vector"] = vector
+        if params["save"]:
+            if not params["path"]:
+                raise NodeError("set a vector file path first")
+            try:
+                save_vector(Path(params["path"]).expanduser(), vector)
+            except (OSError, VectorFileError) as exc:
+                raise NodeError(f"cannot save {params['path']}: {exc}") from None
+        if self._sent is not None and self._sent[0] is vector and self._sent[1] == params["project"]:
+            return {}
+        self._sent = (vector, params["project"])
+        return {"z": Latent.of(vector, _kind(vector), params["project"])}
