@@ -81,7 +81,7 @@ def _jsonable(obj: Any) -> Any:
 def cmd_dump(args: argparse.Namespace) -> int:
     from autolume_graph.serialize import read_graph_data
 
-    print(json.dumps(read_graph_data(args.file), indent=2, default=_jsonable))
+    print(json.dumps(read_graph_data(resolve_graph_path(args.file)), indent=2, default=_jsonable))
     return 0
 
 
@@ -142,6 +142,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                       ndi_name=args.ndi_name, osc=not args.no_osc)
     write, finish = _frame_writer(Path(args.out) if args.out else None)
     runtime = session.runtime
+    print("preparing (loading models)...", file=sys.stderr)
+    for node in graph.nodes.values():
+        node.prepare(runtime.device)
     session.start_services()
     print(f"running {args.graph or 'default'} on {runtime.device}"
           f"{f', OSC on {session.osc_address}' if session.osc_address else ''}", file=sys.stderr)
@@ -179,6 +182,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from autolume_graph import render
+    from autolume_graph.runtime import resolve_device
+
+    try:
+        if args.loop == (args.seconds is not None):
+            raise render.RenderError("give one of --loop or --seconds S")
+        size = render.parse_size(args.size) if args.size else None
+        graph = open_graph(args.graph)
+        seconds = render.loop_seconds(graph) if args.loop else args.seconds
+        frames = render.frame_count(seconds, args.fps)
+        written = render.render(graph, args.out, fps=args.fps, size=size, frames=frames,
+                                device=resolve_device(args.device))
+    except render.RenderError as exc:
+        raise UserError(str(exc)) from None
+    print(f"{written} frames ({written / args.fps:.3f} s at {args.fps:g} fps) written to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autolume-graph", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +218,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
     p.add_argument("--ndi-name", default=None, help="NDI sender name of the graph's NDIOut node")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("render", help="render a graph offline to MP4: one seamless loop or S seconds")
+    p.add_argument("graph", help="graph file or shipped graph name")
+    p.add_argument("--loop", action="store_true", help="exactly one cycle of the graph's loop node")
+    p.add_argument("--seconds", type=float, default=None, help="length in seconds")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate of the clock and the video")
+    p.add_argument("--size", default=None, help="frame size WIDTHxHEIGHT (default: the image's own)")
+    p.add_argument("--out", required=True, help=".mp4 file to write")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("nodes", help="list every node type with ports, parameters and OSC addresses")
     p.set_defaults(func=cmd_nodes)

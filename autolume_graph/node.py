@@ -75,8 +75,8 @@ class Node:
         """Compute outputs from inputs and parameter values; raise to report an error."""
         return {}
 
-    def prepare(self) -> None:
-        """Called off the render thread before a loaded graph goes live: wait for slow resources here."""
+    def prepare(self, device: str) -> None:
+        """Called off the render thread before a graph goes live on `device`: wait for slow resources here."""
 
     def close(self) -> None:
         """Release threads, sockets and files; called when the node leaves the running graph."""

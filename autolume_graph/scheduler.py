@@ -76,6 +76,12 @@ class Scheduler:
                 continue
             if isinstance(node, PlaceholderNode):
                 continue
+            pending = next((e.dst_port for e in edges if e.src_port not in nodes[e.src].last_outputs), None)
+            if pending is not None:  # a wired input with nothing on it yet (a model still loading)
+                node.status = f"waiting for {pending}"
+                continue
+            if node.status.startswith("waiting for "):
+                node.status = ""
             self._cook(node, edges, ctx, report)
             self._seen[node.id] = (node.param_version, source_versions)
         return report

@@ -90,7 +90,7 @@ class Session:
     def switch_to(self, graph: Graph) -> None:
         """Prepare a loaded graph off the render thread (models preload), then swap it in between frames."""
         for node in graph.nodes.values():
-            node.prepare()
+            node.prepare(self.runtime.device)
         self.runtime.submit(lambda rt: rt.swap_graph(graph))
 
     def switch_preset(self, name: str, wait: bool = False) -> threading.Thread:

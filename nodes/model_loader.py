@@ -38,9 +38,9 @@ class ModelLoader(Node):
             self._future = shared_store().request(path, device)
         return self._future
 
-    def prepare(self) -> None:
-        """Before a preset goes live: wait for its model, so the switch shows it on the first frame."""
-        future = self._request(self.values["path"], "cpu" if self.values["device"] == "cpu" else _auto_device())
+    def prepare(self, device: str) -> None:
+        """Before a graph goes live: wait for its model, so a preset switch shows it on the first frame."""
+        future = self._request(self.values["path"], self._device(self.values, device))
         try:
             future.result(timeout=300)
         except Exception:  # noqa: BLE001 - the error shows on the node when it cooks
@@ -60,8 +60,3 @@ class ModelLoader(Node):
             return {}
         return {"model": model}
 
-
-def _auto_device() -> str:
-    from autolume_graph.runtime import resolve_device
-
-    return resolve_device("auto")

@@ -31,7 +31,7 @@ class ModuleRecord:
     attrs: dict[str, Any] = field(default_factory=dict)
     params: dict[str, torch.Tensor] = field(default_factory=dict)
     buffers: dict[str, torch.Tensor] = field(default_factory=dict)
-    children: dict[str, "ModuleRecord"] = field(default_factory=dict)
+    children: dict[str, ModuleRecord] = field(default_factory=dict)
     init_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def state_dict(self, prefix: str = "") -> dict[str, torch.Tensor]:

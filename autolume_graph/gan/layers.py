@@ -1,0 +1,138 @@
+"""Building blocks shared by StyleGAN2 and StyleGAN3: bias+activation and the fully connected layer.
+
+Both families use "equalized learning rate" layers: weights are stored unscaled and multiplied by a
+constant gain at run time, so a network file's raw tensors only render correctly together with the
+gains stored in each layer's attributes. Every setting is therefore read from the stored record, never
+assumed from class defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .safe_pickle import ModelFileError, ModuleRecord
+
+# The gain each activation applies by default so that activations keep unit variance.
+ACTIVATION_GAINS: dict[str, float] = {"linear": 1.0, "relu": math.sqrt(2), "lrelu": math.sqrt(2)}
+LRELU_SLOPE = 0.2
+
+
+def bias_act(
+    x: torch.Tensor,
+    bias: torch.Tensor | None,
+    activation: str = "linear",
+    gain: float = 1.0,
+    clamp: float | None = None,
+) -> torch.Tensor:
+    """Add a per-channel bias (dim 1), apply the activation, scale by `gain`, clamp to +-`clamp`."""
+    if bias is not None:
+        x = x + bias.reshape([1, -1] + [1] * (x.ndim - 2))
+    if activation == "lrelu":
+        x = F.leaky_relu(x, LRELU_SLOPE)
+    elif activation == "relu":
+        x = F.relu(x)
+    elif activation != "linear":
+        raise ValueError(f"unsupported activation {activation!r}")
+    if gain != 1:
+        x = x * gain
+    if clamp is not None and clamp >= 0:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+def attr(record: ModuleRecord, name: str, default: Any = ...) -> Any:
+    """A stored layer attribute as a plain Python value (numpy scalars become float/int)."""
+    if name in record.attrs:
+        value = record.attrs[name]
+    elif default is not ...:
+        value = default
+    else:
+        raise ModelFileError(f"{record.class_name} has no stored attribute {name!r}")
+    return value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
+
+
+def tensor(record: ModuleRecord, name: str) -> torch.Tensor:
+    """A stored parameter or buffer, or a ModelFileError naming what is missing."""
+    found = record.params.get(name, record.buffers.get(name))
+    if found is None:
+        raise ModelFileError(f"{record.class_name} has no tensor {name!r}")
+    return found
+
+
+def check_activation(activation: str) -> str:
+    """Reject activations we do not implement at load time rather than at the first frame."""
+    if activation not in ACTIVATION_GAINS:
+        raise ModelFileError(f"unsupported activation {activation!r}")
+    return activation
+
+
+class FullyConnectedLayer(torch.nn.Module):
+    """y = act(x @ (weight * weight_gain).T + bias * bias_gain) * default gain of act.
+
+    `weight_gain` is lr_multiplier / sqrt(in_features) and `bias_gain` is lr_multiplier in NVIDIA's
+    networks; both are stored on each layer, so take them from there (`settings_from_record`).
+    Parameter names (`weight`, `bias`) equal the pickle's.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        activation: str = "linear",
+        weight_gain: float | None = None,
+        bias_gain: float = 1.0,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.activation = check_activation(activation)
+        self.weight_gain = float(weight_gain if weight_gain is not None else 1 / math.sqrt(in_features))
+        self.bias_gain = float(bias_gain)
+        self.weight = torch.nn.Parameter(torch.zeros(out_features, in_features))
+        self.bias = torch.nn.Parameter(torch.zeros(out_features)) if bias else None
+
+    @staticmethod
+    def settings_from_record(record: ModuleRecord) -> dict[str, Any]:
+        """Constructor keyword arguments read from a stored FullyConnectedLayer (JSON-able)."""
+        weight = tensor(record, "weight")
+        return {
+            "in_features": int(weight.shape[1]),
+            "out_features": int(weight.shape[0]),
+            "activation": str(attr(record, "activation", "linear")),
+            "weight_gain": float(attr(record, "weight_gain")),
+            "bias_gain": float(attr(record, "bias_gain", 1.0)),
+            "bias": record.params.get("bias") is not None,
+        }
+
+    @classmethod
+    def from_record(cls, record: ModuleRecord) -> FullyConnectedLayer:
+        """A ready layer with the record's settings and weights."""
+        layer = cls(**cls.settings_from_record(record))
+        layer.load_state_dict(record.state_dict())
+        return layer
+
+    def settings(self) -> dict[str, Any]:
+        """The constructor arguments, for saving in our own model format."""
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "activation": self.activation,
+            "weight_gain": self.weight_gain,
+            "bias_gain": self.bias_gain,
+            "bias": self.bias is not None,
+        }
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.weight_gain
+        b = self.bias
+        if b is not None and self.bias_gain != 1:
+            b = b * self.bias_gain
+        if self.activation == "linear":
+            return F.linear(x, w, b)
+        return bias_act(F.linear(x, w), b, self.activation, ACTIVATION_GAINS[self.activation])

@@ -1,0 +1,89 @@
+"""Our own model file: one `.safetensors` file whose header carries the JSON settings. No pickle.
+
+A single file (rather than a weights + config pair) is saved atomically with one `os.replace` and
+cannot lose its config. The header metadata key `autolume_graph` holds JSON with `format`,
+`version`, `family` and `settings` (the family's `settings()`); the family module's
+`build_from_settings` rebuilds the structure and the tensors load by name, each checked for
+presence and shape.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import safetensors
+import safetensors.torch
+import torch
+
+from .model import StyleGANModel, load_weights
+from .safe_pickle import ModelFileError
+
+FORMAT = "autolume-graph-model"
+VERSION = 1
+SUFFIX = ".safetensors"
+METADATA_KEY = "autolume_graph"
+FAMILY_MODULES = {"stylegan2": "autolume_graph.gan.stylegan2", "stylegan3": "autolume_graph.gan.stylegan3"}
+
+
+def save_model(model: StyleGANModel, path: str | Path) -> Path:
+    """Write `model` to `path` atomically (temp file in the same folder, then os.replace)."""
+    path = Path(path)
+    tensors = {name: value.detach().to("cpu", torch.float32).contiguous().clone()
+               for name, value in model.state_dict().items()}
+    # One metadata key: safetensors writes several in hash order, which would vary the bytes per run.
+    header = {"format": FORMAT, "version": VERSION, "family": model.family, "settings": model.settings()}
+    metadata = {METADATA_KEY: json.dumps(header, sort_keys=True)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        safetensors.torch.save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def is_safe_format(path: Path) -> bool:
+    """True when the file starts like a safetensors file (8-byte header length, then JSON)."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:9] == b"{"
+
+
+def load_safe_model(path: Path) -> StyleGANModel:
+    """Rebuild a model saved by `save_model`; errors are ModelFileError without the path prefix."""
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except Exception as exc:  # a corrupt header or payload is a bad file, never a crash
+        raise ModelFileError(f"not a readable safetensors file ({_first_line(exc)})") from None
+    try:
+        header = json.loads(metadata[METADATA_KEY])
+    except (KeyError, ValueError):
+        raise ModelFileError("safetensors file without autolume-graph model settings") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelFileError("safetensors file without autolume-graph model settings")
+    if header.get("version") != VERSION:
+        raise ModelFileError(f"model format version {header.get('version')} is not supported")
+    family = header.get("family")
+    if family not in FAMILY_MODULES:
+        raise ModelFileError(f"unknown model family {family!r}")
+    try:
+        module = importlib.import_module(FAMILY_MODULES[family])
+    except ModuleNotFoundError:
+        raise ModelFileError(f"{family} is not supported yet") from None
+    model = module.build_from_settings(header["settings"])
+    load_weights(model, tensors)
+    return model.eval().requires_grad_(False)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

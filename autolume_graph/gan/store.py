@@ -1,0 +1,165 @@
+"""Shared, bounded model cache that loads off the caller's thread and remembers failures.
+
+Nodes on the render thread call `request` every frame they need a model: it returns at once with a
+Future. A model loaded once is shared by every graph naming it (keyed by resolved path, file mtime and
+device; least recently used beyond `capacity` is dropped). A failed load is remembered by path and
+mtime and answered with the same one-line ModelFileError until the file changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from .default_model import cache_dir, default_model_file, default_model_path
+from .loader import load_model
+from .model import StyleGANModel
+from .safe_format import SUFFIX
+from .safe_pickle import ModelFileError
+
+DEFAULT_NAME = "default"
+MODEL_SUFFIXES = (".pkl", SUFFIX)
+RECENT_FILE = "recent_models.json"
+RECENT_MAX = 10
+_DEFAULT_MTIME = -1  # the default model's bytes are fixed by its versioned name
+
+
+def models_dir() -> Path:
+    """`$AUTOLUME_MODELS`, else `models/` at the repository root."""
+    env = os.environ.get("AUTOLUME_MODELS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+
+
+def resolve_model_path(name: str | Path, folder: Path | None = None) -> Path:
+    """"default", a path, or a bare name (with or without suffix) looked up in the models folder."""
+    if str(name) == DEFAULT_NAME:
+        return default_model_file()
+    path = Path(name).expanduser()
+    if path.is_absolute() or path.exists() or len(path.parts) > 1:
+        return path.resolve()
+    folder = folder or models_dir()
+    candidates = [folder / path.name] + [folder / (path.name + s) for s in MODEL_SUFFIXES if not path.suffix]
+    return next((c for c in candidates if c.exists()), candidates[0]).resolve()
+
+
+def list_models(folder: Path | None = None) -> list[Path]:
+    """Network pickles and our safetensors models directly in `folder` (default: the models folder)."""
+    folder = folder or models_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
+
+
+def recent_models() -> list[str]:
+    """Most recently loaded model paths, newest first (empty when the list is missing or corrupt)."""
+    try:
+        data = json.loads((cache_dir() / RECENT_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    return [str(p) for p in data if isinstance(p, str)][:RECENT_MAX] if isinstance(data, list) else []
+
+
+_recent_lock = threading.Lock()
+
+
+def add_recent_model(path: str | Path) -> None:
+    """Put `path` first in the recent list (atomic write)."""
+    with _recent_lock:
+        entries = [str(path)] + [p for p in recent_models() if p != str(path)]
+        folder = cache_dir()
+        fd, tmp = tempfile.mkstemp(prefix=f".{RECENT_FILE}.", dir=folder)
+        with os.fdopen(fd, "w") as f:
+            json.dump(entries[:RECENT_MAX], f, indent=1)
+        os.replace(tmp, folder / RECENT_FILE)
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def _failed(message: str) -> Future:
+    future: Future = Future()
+    future.set_exception(ModelFileError(message))
+    return future
+
+
+class ModelStore:
+    """Loads models in a small thread pool; see the module docstring."""
+
+    def __init__(self, capacity: int = 4, workers: int = 2, folder: Path | None = None) -> None:
+        self.capacity = capacity
+        self.folder = folder
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="model-load")
+        self._lock = threading.Lock()
+        self._models: OrderedDict[tuple[Path, int | None, str], Future] = OrderedDict()
+        self._failures: OrderedDict[tuple[Path, int | None], str] = OrderedDict()
+
+    def request(self, name: str | Path, device: str | torch.device = "cpu") -> Future:
+        """A Future of the model; never blocks. Its exception, if any, is a one-line ModelFileError."""
+        is_default = str(name) == DEFAULT_NAME
+        path = resolve_model_path(name, self.folder)
+        mtime = _DEFAULT_MTIME if is_default else _mtime(path)
+        with self._lock:
+            message = self._failures.get((path, mtime))
+            if message is not None:
+                return _failed(message)
+            key = (path, mtime, str(device))
+            future = self._models.get(key)
+            if future is None:
+                future = self._pool.submit(self._load, path, mtime, device, is_default)
+                self._models[key] = future
+                while len(self._models) > self.capacity:
+                    self._models.popitem(last=False)
+            else:
+                self._models.move_to_end(key)
+            return future
+
+    def get(self, name: str | Path, device: str | torch.device = "cpu", timeout: float | None = None
+            ) -> StyleGANModel:
+        """Blocking convenience for scripts and tests."""
+        return self.request(name, device).result(timeout)
+
+    def _load(self, path: Path, mtime: int | None, device: str | torch.device, is_default: bool
+              ) -> StyleGANModel:
+        try:
+            model = load_model(default_model_path() if is_default else path, device)
+        except Exception as exc:  # every failure is reported as one line and remembered
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if not isinstance(exc, ModelFileError):
+                message = f"{path}: {message}"
+            with self._lock:
+                self._models.pop((path, mtime, str(device)), None)
+                self._failures[(path, mtime)] = message
+                while len(self._failures) > 64:
+                    self._failures.popitem(last=False)
+            raise ModelFileError(message) from None
+        if not is_default:
+            add_recent_model(path)
+        return model
+
+    def close(self) -> None:
+        """Stop the workers (pending loads finish first)."""
+        self._pool.shutdown(wait=True)
+
+
+_shared: ModelStore | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_store() -> ModelStore:
+    """The process-wide store, so every graph and preset that names a model shares one copy."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = ModelStore()
+        return _shared

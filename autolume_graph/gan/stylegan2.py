@@ -1,0 +1,477 @@
+"""StyleGAN2 generator (Karras et al. 2020) that renders NVIDIA network pickles exactly.
+
+Structure and names follow the pickle (`synthesis.b{res}.conv0/conv1/torgb/skip`, `const`,
+`noise_const`, `noise_strength`, `resample_filter`), so weights load by name. Everything that
+changes arithmetic (gains, clamps, architecture, activations, filter) is read from the record's
+stored attributes. CPU inference is float32 (the fp16 layers of training snapshots run in float32).
+
+Up-sampling follows upfirdn2d semantics: zero-insertion by 2, FIR with the stored 4x4 filter times
+4, in plain torch as a transposed convolution followed by (or fused with) the filter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .layers import ACTIVATION_GAINS, FullyConnectedLayer, attr, bias_act, check_activation, tensor
+from .mapping import MappingNetwork
+from .model import NOISE_MODES, LayerInfo, StyleGANModel, load_weights
+from .safe_pickle import ModelFileError, ModuleRecord
+
+ARCHITECTURES = ("orig", "skip", "resnet")
+
+
+def upsample2x(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """upfirdn2d(x, f, up=2) with gain 4: zero-insert, true convolution with f, same-centred crop.
+
+    For a 4-tap filter this is a depthwise transposed convolution with stride 2, cropped by 1.
+    """
+    c = x.shape[1]
+    kernel = (f * 4).to(x.dtype)[None, None].expand(c, 1, *f.shape)
+    pad = (f.shape[-1] - 2) // 2
+    return F.conv_transpose2d(x, kernel, stride=2, padding=pad, groups=c)
+
+
+def fir_filter(x: torch.Tensor, f: torch.Tensor, gain: float, pad0: int, pad1: int) -> torch.Tensor:
+    """Depthwise true convolution of every channel with f * gain after padding pad0 before, pad1 after."""
+    c = x.shape[1]
+    kernel = (f.flip([0, 1]) * gain).to(x.dtype)[None, None].expand(c, 1, *f.shape)
+    if pad0 == pad1 and pad0 >= 0:
+        return F.conv2d(x, kernel, padding=pad0, groups=c)
+    return F.conv2d(F.pad(x, [pad0, pad1, pad0, pad1]), kernel, groups=c)
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    demodulate: bool,
+    up: int = 1,
+    padding: int = 0,
+    resample_filter: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Per-sample modulated (and demodulated) convolution as one grouped convolution.
+
+    weight [O, I, k, k] is scaled by styles [B, I] per sample, normalised per output channel when
+    demodulating, and the batch folds into conv groups. `up=2` is a transposed convolution (a true
+    convolution of the zero-inserted input) followed by the FIR resample filter.
+    """
+    batch, in_ch, height, width = x.shape
+    out_ch, _, kh, kw = weight.shape
+    w = weight.unsqueeze(0) * styles.reshape(batch, 1, in_ch, 1, 1)
+    if demodulate:
+        w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
+    if batch > 1:
+        x = x.reshape(1, batch * in_ch, height, width)
+    if up == 1:
+        x = F.conv2d(x, w.reshape(batch * out_ch, in_ch, kh, kw), padding=padding, groups=batch)
+    else:
+        wt = w.transpose(1, 2).reshape(batch * in_ch, out_ch, kh, kw)
+        x = F.conv_transpose2d(x, wt, stride=up, groups=batch)
+        # The transposed conv yields up*H + k - up samples; pad so the FIR lands where upfirdn2d's
+        # "zero-insert, pad, filter, then conv" would put it.
+        taps = resample_filter.shape[-1]
+        pad0 = padding + (taps + up - 1) // 2 - kh + 1
+        pad1 = taps - 1 - kh + up - pad0
+        x = fir_filter(x, resample_filter, up * up, pad0, pad1)
+    return x.reshape(batch, out_ch, *x.shape[2:]) if batch > 1 else x
+
+
+@dataclass
+class _Pass:
+    """Per-call options of one synthesis run, handed down the blocks."""
+
+    noise_mode: str
+    noise_scale: float
+    layer_noise_scale: dict[str, float]
+    edits: dict[str, Callable[[torch.Tensor], torch.Tensor]]
+    capture: str | None
+    generator: torch.Generator | None
+    captured: list[torch.Tensor] = field(default_factory=list)
+
+    def finish(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Apply the layer's edit and capture its output."""
+        edit = self.edits.get(name)
+        if edit is not None:
+            x = edit(x)
+        if name == self.capture:
+            self.captured.append(x)
+        return x
+
+
+class SynthesisLayer(torch.nn.Module):
+    """Modulated 3x3 conv (optionally 2x up) + noise + bias + activation with gain and clamp."""
+
+    def __init__(self, name: str, in_channels: int, out_channels: int, kernel_size: int, resolution: int,
+                 up: int, use_noise: bool, activation: str, act_gain: float, conv_clamp: float | None,
+                 padding: int, filter_size: int, affine: dict[str, Any]) -> None:
+        super().__init__()
+        self.name = name
+        self.out_channels = out_channels
+        self.resolution = resolution
+        self.up = up
+        self.use_noise = use_noise
+        self.activation = check_activation(activation)
+        self.act_gain = act_gain
+        self.conv_clamp = conv_clamp
+        self.padding = padding
+        self.affine = FullyConnectedLayer(**affine)
+        self.weight = torch.nn.Parameter(torch.zeros(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = torch.nn.Parameter(torch.zeros(out_channels))
+        self.register_buffer("resample_filter", torch.zeros(filter_size, filter_size))
+        if use_noise:
+            self.register_buffer("noise_const", torch.zeros(resolution, resolution))
+            self.noise_strength = torch.nn.Parameter(torch.zeros([]))
+
+    @staticmethod
+    def settings_from_record(name: str, record: ModuleRecord) -> dict[str, Any]:
+        weight = tensor(record, "weight")
+        return {
+            "name": name,
+            "in_channels": int(weight.shape[1]),
+            "out_channels": int(weight.shape[0]),
+            "kernel_size": int(weight.shape[-1]),
+            "resolution": int(attr(record, "resolution")),
+            "up": int(attr(record, "up", 1)),
+            "use_noise": bool(attr(record, "use_noise", True)),
+            "activation": str(attr(record, "activation", "lrelu")),
+            "act_gain": float(attr(record, "act_gain")),
+            "conv_clamp": _optional_float(attr(record, "conv_clamp", None)),
+            "padding": int(attr(record, "padding")),
+            "filter_size": int(tensor(record, "resample_filter").shape[-1]),
+            "affine": FullyConnectedLayer.settings_from_record(_child(record, "affine")),
+        }
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, run: _Pass, gain: float = 1.0) -> torch.Tensor:
+        styles = self.affine(w)
+        x = modulated_conv2d(x, self.weight, styles, True, self.up, self.padding, self.resample_filter)
+        if self.use_noise and run.noise_mode != "none":
+            scale = run.layer_noise_scale.get(self.name, run.noise_scale)
+            if scale != 0:
+                if run.noise_mode == "random":
+                    shape = (x.shape[0], 1, self.resolution, self.resolution)
+                    noise = torch.randn(shape, generator=run.generator, device=x.device, dtype=x.dtype)
+                else:
+                    noise = self.noise_const
+                noise = noise * self.noise_strength
+                x = x + (noise if scale == 1 else noise * scale)
+        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return bias_act(x, self.bias, self.activation, self.act_gain * gain, clamp)
+
+
+class ToRGBLayer(torch.nn.Module):
+    """Modulated 1x1 conv without demodulation to image channels, + bias, clamped."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, weight_gain: float,
+                 conv_clamp: float | None, affine: dict[str, Any]) -> None:
+        super().__init__()
+        self.weight_gain = weight_gain
+        self.conv_clamp = conv_clamp
+        self.padding = kernel_size // 2
+        self.affine = FullyConnectedLayer(**affine)
+        self.weight = torch.nn.Parameter(torch.zeros(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = torch.nn.Parameter(torch.zeros(out_channels))
+
+    @staticmethod
+    def settings_from_record(record: ModuleRecord) -> dict[str, Any]:
+        weight = tensor(record, "weight")
+        return {
+            "in_channels": int(weight.shape[1]),
+            "out_channels": int(weight.shape[0]),
+            "kernel_size": int(weight.shape[-1]),
+            "weight_gain": float(attr(record, "weight_gain")),
+            "conv_clamp": _optional_float(attr(record, "conv_clamp", None)),
+            "affine": FullyConnectedLayer.settings_from_record(_child(record, "affine")),
+        }
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, False, padding=self.padding)
+        return bias_act(x, self.bias, clamp=self.conv_clamp)
+
+
+class SkipLayer(torch.nn.Module):
+    """The resnet architecture's 1x1 conv + 2x up-sampling shortcut (NVIDIA's `skip` Conv2dLayer)."""
+
+    def __init__(self, in_channels: int, out_channels: int, weight_gain: float, act_gain: float,
+                 conv_clamp: float | None, filter_size: int) -> None:
+        super().__init__()
+        self.weight_gain = weight_gain
+        self.act_gain = act_gain
+        self.conv_clamp = conv_clamp
+        self.weight = torch.nn.Parameter(torch.zeros(out_channels, in_channels, 1, 1))
+        self.register_buffer("resample_filter", torch.zeros(filter_size, filter_size))
+
+    @staticmethod
+    def settings_from_record(record: ModuleRecord) -> dict[str, Any]:
+        weight = tensor(record, "weight")
+        if weight.shape[-1] != 1 or int(attr(record, "up", 2)) != 2 or int(attr(record, "down", 1)) != 1:
+            raise ModelFileError("resnet skip layer is not a 1x1 conv with 2x up-sampling")
+        if record.params.get("bias") is not None or attr(record, "activation", "linear") != "linear":
+            raise ModelFileError("resnet skip layer with bias or activation is not supported")
+        return {
+            "in_channels": int(weight.shape[1]),
+            "out_channels": int(weight.shape[0]),
+            "weight_gain": float(attr(record, "weight_gain")),
+            "act_gain": float(attr(record, "act_gain", 1.0)),
+            "conv_clamp": _optional_float(attr(record, "conv_clamp", None)),
+            "filter_size": int(tensor(record, "resample_filter").shape[-1]),
+        }
+
+    def forward(self, x: torch.Tensor, gain: float) -> torch.Tensor:
+        x = upsample2x(F.conv2d(x, self.weight * self.weight_gain), self.resample_filter)
+        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return bias_act(x, None, gain=self.act_gain * gain, clamp=clamp)
+
+
+class SynthesisBlock(torch.nn.Module):
+    """One resolution: [const |] conv0 (up) -> conv1 -> toRGB, per architecture orig/skip/resnet."""
+
+    def __init__(self, resolution: int, in_channels: int, out_channels: int, architecture: str,
+                 is_last: bool, num_conv: int, num_torgb: int, filter_size: int,
+                 conv0: dict[str, Any] | None, conv1: dict[str, Any], torgb: dict[str, Any] | None,
+                 skip: dict[str, Any] | None) -> None:
+        super().__init__()
+        if architecture not in ARCHITECTURES:
+            raise ModelFileError(f"unknown architecture {architecture!r}")
+        self.resolution = resolution
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.architecture = architecture
+        self.is_last = is_last
+        self.num_conv = num_conv
+        self.num_torgb = num_torgb
+        if in_channels == 0:
+            self.const = torch.nn.Parameter(torch.zeros(out_channels, resolution, resolution))
+        self.register_buffer("resample_filter", torch.zeros(filter_size, filter_size))
+        self.conv0 = SynthesisLayer(**conv0) if conv0 is not None else None
+        self.conv1 = SynthesisLayer(**conv1)
+        self.torgb = ToRGBLayer(**torgb) if torgb is not None else None
+        self.skip = SkipLayer(**skip) if skip is not None else None
+
+    @staticmethod
+    def settings_from_record(name: str, record: ModuleRecord) -> dict[str, Any]:
+        kids = record.children
+        conv1 = _child(record, "conv1")
+        return {
+            "resolution": int(attr(record, "resolution")),
+            "in_channels": int(attr(record, "in_channels")),
+            "out_channels": int(tensor(conv1, "weight").shape[0]),
+            "architecture": str(attr(record, "architecture", "skip")),
+            "is_last": bool(attr(record, "is_last")),
+            "num_conv": int(attr(record, "num_conv")),
+            "num_torgb": int(attr(record, "num_torgb")),
+            "filter_size": int(tensor(record, "resample_filter").shape[-1]),
+            "conv0": SynthesisLayer.settings_from_record(f"{name}.conv0", kids["conv0"]) if "conv0" in kids
+            else None,
+            "conv1": SynthesisLayer.settings_from_record(f"{name}.conv1", conv1),
+            "torgb": ToRGBLayer.settings_from_record(kids["torgb"]) if "torgb" in kids else None,
+            "skip": SkipLayer.settings_from_record(kids["skip"]) if "skip" in kids else None,
+        }
+
+    def layers(self) -> list[SynthesisLayer]:
+        return [conv for conv in (self.conv0, self.conv1) if conv is not None]
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
+                run: _Pass, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.in_channels == 0:
+            x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+        if self.architecture == "resnet" and self.conv0 is not None:
+            y = self.skip(x, gain=math.sqrt(0.5))
+            x = run.finish(self.conv0.name, self.conv0(x, ws[:, 0], run))
+            x = run.finish(self.conv1.name, y + self.conv1(x, ws[:, 1], run, gain=math.sqrt(0.5)))
+        else:
+            for idx, conv in enumerate(self.layers()):
+                x = run.finish(conv.name, conv(x, ws[:, idx], run))
+        if img is not None:
+            img = upsample2x(img, self.resample_filter)
+        if self.torgb is not None:
+            y = self.torgb(x, ws[:, self.num_conv])
+            img = y if img is None else img + y
+        return x, img
+
+
+class SynthesisNetwork(torch.nn.Module):
+    """ws [B, num_ws, w_dim] -> image; see `model.StyleGANModel` for the call contract."""
+
+    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, num_ws: int,
+                 blocks: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.w_dim = w_dim
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.num_ws = num_ws
+        self.channels_last = False
+        self.block_names = [f"b{settings['resolution']}" for settings in blocks]
+        for name, settings in zip(self.block_names, blocks, strict=True):
+            setattr(self, name, SynthesisBlock(**settings))
+        self._info = [LayerInfo(conv.name, conv.resolution, conv.out_channels)
+                      for block in self.blocks() for conv in block.layers()]
+        self._names = {info.name for info in self._info}
+        used = sum(block.num_conv for block in self.blocks()) + self.blocks()[-1].num_torgb
+        if used != num_ws:
+            raise ModelFileError(f"synthesis uses {used} ws but num_ws is {num_ws}")
+
+    @staticmethod
+    def settings_from_record(record: ModuleRecord) -> dict[str, Any]:
+        names = [f"b{res}" for res in attr(record, "block_resolutions")]
+        blocks = [SynthesisBlock.settings_from_record(name, _child(record, name)) for name in names]
+        return {
+            "w_dim": int(attr(record, "w_dim")),
+            "img_resolution": int(attr(record, "img_resolution")),
+            "img_channels": int(attr(record, "img_channels")),
+            "num_ws": int(attr(record, "num_ws")),
+            "blocks": blocks,
+        }
+
+    def blocks(self) -> list[SynthesisBlock]:
+        return [getattr(self, name) for name in self.block_names]
+
+    def layer_info(self) -> list[LayerInfo]:
+        return list(self._info)
+
+    def forward(
+        self,
+        ws: torch.Tensor,
+        noise_mode: str = "const",
+        noise_scale: float = 1.0,
+        noise_seed: int | None = None,
+        layer_noise_scale: dict[str, float] | None = None,
+        layer_edits: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+        capture: str | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, not {noise_mode!r}")
+        if capture is not None and capture not in self._names:
+            raise KeyError(f"no layer named {capture!r}")
+        generator = None
+        if noise_mode == "random" and noise_seed is not None:
+            generator = torch.Generator(device=ws.device).manual_seed(int(noise_seed))
+        run = _Pass(noise_mode, float(noise_scale), layer_noise_scale or {}, layer_edits or {}, capture,
+                    generator)
+        ws = ws.to(torch.float32)
+        x = img = None
+        w_idx = 0
+        # cuDNN's default TF32 convolutions miss NVIDIA's float32 images by > 1e-3; keep full float32.
+        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled,
+                                        benchmark=torch.backends.cudnn.benchmark,
+                                        deterministic=torch.backends.cudnn.deterministic, allow_tf32=False):
+            for block in self.blocks():
+                x, img = block(x, img, ws[:, w_idx:w_idx + block.num_conv + block.num_torgb], run,
+                               self.channels_last)
+                w_idx += block.num_conv
+        img = img.contiguous()
+        return (img, run.captured[0]) if capture is not None else img
+
+
+class StyleGAN2(StyleGANModel):
+    """The StyleGAN2 generator: `mapping` + `synthesis`, names as in NVIDIA's pickles."""
+
+    family = "stylegan2"
+
+    def __init__(self, mapping: dict[str, Any], synthesis: dict[str, Any]) -> None:
+        super().__init__()
+        self.mapping = MappingNetwork(**mapping)
+        self.synthesis = SynthesisNetwork(**synthesis)
+        self.z_dim = self.mapping.z_dim
+        self.w_dim = self.mapping.w_dim
+        self.num_ws = self.synthesis.num_ws
+        self.img_resolution = self.synthesis.img_resolution
+        self.img_channels = self.synthesis.img_channels
+        self._settings = {"mapping": mapping, "synthesis": synthesis}
+        if self.mapping.num_ws != self.num_ws:
+            raise ModelFileError(f"mapping makes {self.mapping.num_ws} ws, synthesis needs {self.num_ws}")
+
+    def settings(self) -> dict[str, Any]:
+        return self._settings
+
+    def set_channels_last(self, enabled: bool) -> StyleGAN2:
+        """Run feature maps in channels_last memory format (faster on CPU for wide layers)."""
+        self.synthesis.channels_last = enabled
+        return self
+
+
+def build_from_settings(settings: dict[str, Any]) -> StyleGAN2:
+    """The network structure described by `StyleGAN2.settings()`, weights zero."""
+    return StyleGAN2(settings["mapping"], settings["synthesis"])
+
+
+def build_from_record(record: ModuleRecord) -> StyleGAN2:
+    """A StyleGAN2 generator from a pickle's generator record, weights loaded and checked by name."""
+    settings = {
+        "mapping": MappingNetwork.settings_from_record(_child(record, "mapping")),
+        "synthesis": SynthesisNetwork.settings_from_record(_child(record, "synthesis")),
+    }
+    model = build_from_settings(settings)
+    load_weights(model, record.state_dict())
+    return model.eval().requires_grad_(False)
+
+
+def make_settings(img_resolution: int, *, z_dim: int = 512, w_dim: int = 512, mapping_layers: int = 8,
+                  channel_base: int = 32768, channel_max: int = 512, architecture: str = "skip",
+                  conv_clamp: float | None = 256, lr_multiplier: float = 0.01,
+                  img_channels: int = 3) -> dict[str, Any]:
+    """Settings of a fresh StyleGAN2 laid out like NVIDIA's config (channels = base / res, capped)."""
+    log2 = int(math.log2(img_resolution))
+    resolutions = [2 ** i for i in range(2, log2 + 1)]
+    channels = {res: min(channel_base // res, channel_max) for res in resolutions}
+    lrelu_gain = ACTIVATION_GAINS["lrelu"]
+
+    def affine(out: int) -> dict[str, Any]:
+        return {"in_features": w_dim, "out_features": out, "activation": "linear",
+                "weight_gain": 1 / math.sqrt(w_dim), "bias_gain": 1.0, "bias": True}
+
+    def conv(name: str, cin: int, cout: int, res: int, up: int) -> dict[str, Any]:
+        return {"name": name, "in_channels": cin, "out_channels": cout, "kernel_size": 3, "resolution": res,
+                "up": up, "use_noise": True, "activation": "lrelu", "act_gain": lrelu_gain,
+                "conv_clamp": conv_clamp, "padding": 1, "filter_size": 4, "affine": affine(cin)}
+
+    blocks = []
+    for res in resolutions:
+        cin = channels[res // 2] if res > 4 else 0
+        cout = channels[res]
+        is_last = res == img_resolution
+        has_rgb = is_last or architecture == "skip"
+        blocks.append({
+            "resolution": res, "in_channels": cin, "out_channels": cout, "architecture": architecture,
+            "is_last": is_last, "num_conv": 1 if cin == 0 else 2, "num_torgb": int(has_rgb),
+            "filter_size": 4,
+            "conv0": conv(f"b{res}.conv0", cin, cout, res, 2) if cin else None,
+            "conv1": conv(f"b{res}.conv1", cout, cout, res, 1),
+            "torgb": {"in_channels": cout, "out_channels": img_channels, "kernel_size": 1,
+                      "weight_gain": 1 / math.sqrt(cout), "conv_clamp": conv_clamp, "affine": affine(cout)}
+            if has_rgb else None,
+            "skip": {"in_channels": cin, "out_channels": cout, "weight_gain": 1 / math.sqrt(cin),
+                     "act_gain": 1.0, "conv_clamp": conv_clamp, "filter_size": 4}
+            if architecture == "resnet" and cin else None,
+        })
+    num_ws = sum(block["num_conv"] for block in blocks) + blocks[-1]["num_torgb"]
+    fc = {"activation": "lrelu", "weight_gain": lr_multiplier / math.sqrt(w_dim), "bias_gain": lr_multiplier,
+          "bias": True}
+    layers = [{"in_features": z_dim if i == 0 else w_dim, "out_features": w_dim, **fc}
+              for i in range(mapping_layers)]
+    layers[0]["weight_gain"] = lr_multiplier / math.sqrt(z_dim)
+    return {
+        "mapping": {"z_dim": z_dim, "w_dim": w_dim, "num_ws": num_ws, "layers": layers},
+        "synthesis": {"w_dim": w_dim, "img_resolution": img_resolution, "img_channels": img_channels,
+                      "num_ws": num_ws, "blocks": blocks},
+    }
+
+
+def _child(record: ModuleRecord, name: str) -> ModuleRecord:
+    found = record.children.get(name)
+    if found is None:
+        raise ModelFileError(f"{record.class_name} has no submodule {name!r}")
+    return found
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,63 @@
+"""The command line: the shipped default graph, headless runs, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from autolume_graph.graphs.shipped import SHIPPED
+from autolume_graph.serialize import graph_to_dict, read_graph_data
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autolume_graph.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+
+
+def test_shipped_graphs_are_up_to_date():
+    for name, build in SHIPPED.items():
+        assert read_graph_data(REPO / "graphs" / f"{name}.agraph") == graph_to_dict(build()), \
+            f"graphs/{name}.agraph is stale: run python -m autolume_graph.graphs.shipped"
+
+
+def test_run_default_graph_writes_frames(tmp_path):
+    out = tmp_path / "frames.npy"
+    proc = cli("run", "--frames", "3", "--fps", "0", "--no-osc", "--device", "cpu", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "fps" in proc.stdout
+    frames = np.load(out)
+    assert frames.shape == (3, 256, 256, 3) and frames.dtype == np.uint8
+    assert frames.std() > 10  # a picture, not a blank
+    assert not np.array_equal(frames[0], frames[2])  # the default seed animates
+
+
+def test_nodes_lists_every_type_with_osc_addresses():
+    proc = cli("nodes")
+    assert proc.returncode == 0, proc.stderr
+    for type_name in ("ModelLoader", "SeedLatent", "Mapping", "Generate", "Preview", "NDIOut", "LFO"):
+        assert f"\n{type_name}  [" in "\n" + proc.stdout
+    assert "osc /seedlatent/seed" in proc.stdout and "[0.0, 2.0]" in proc.stdout
+
+
+def test_dump_prints_json():
+    proc = cli("dump", "default")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["format"] == "autolume-graph" and any(n["type"] == "Generate" for n in data["nodes"].values())
+
+
+def test_user_mistakes_are_one_line_errors(tmp_path):
+    bad = tmp_path / "bad.agraph"
+    bad.write_bytes(b"\x00\x01garbage")
+    for args in (["run", str(tmp_path / "missing.agraph")], ["dump", str(bad)],
+                 ["generate", str(tmp_path / "nope.pkl"), "--out", str(tmp_path / "a.png")]):
+        proc = cli(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("autolume-graph: "), (args, proc.stderr)
