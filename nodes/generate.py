@@ -42,7 +42,8 @@ class Generate(Node):
             raise NodeError("connect a model and w")
         if not torch.is_tensor(w) or tuple(w.shape[1:]) != (model.num_ws, model.w_dim):
             raise NodeError(f"w does not fit this model ({model.num_ws} x {model.w_dim})")
-        edits = inputs.get("edits") or LayerEdits()
+        edits = inputs.get("edits")
+        edits = LayerEdits() if edits is None else edits
         if not isinstance(edits, LayerEdits):
             raise NodeError("the edits input needs an EDITS wire")
         if model.family == "stylegan3":

@@ -1,0 +1,115 @@
+"""LayerTransform: bend the network's feature maps per resolution or per layer, and show a layer.
+
+The edit callables are built when the parameters or the model change, never per frame, so a
+frame costs one dict lookup and the call per edited layer. Several nodes chain on the EDITS
+wire; a layer edited by two of them runs both, in chain order.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from autolume_graph.gan.edits import Edit, LayerEdits
+from autolume_graph.gan.layer_ops import KINDS, OpSpec, build_edit, channel_selection
+from autolume_graph.gan.model import LayerInfo, StyleGANModel
+from autolume_graph.node import CookContext, Node, NodeError
+from autolume_graph.params import Bool, Choice, Float, Input, Int, Output, String
+from autolume_graph.types import PortType
+
+_IDENTITY = build_edit(())  # build_edit hands back this very function for any no-op stack
+_PLAN_PARAMS = ("mode", "target", "op", "amount", "x", "y", "select", "fraction", "select_seed", "start", "end")
+
+
+def target_layers(model: StyleGANModel, mode: str, target: str) -> list[LayerInfo]:
+    """The layers `target` names, in the order written: resolutions (simple) or layer names (advanced)."""
+    infos = model.layer_info()
+    picked: list[LayerInfo] = []
+    for token in (t for t in re.split(r"[,\s]+", target) if t):
+        if mode == "simple":
+            found = [info for info in infos if str(info.resolution) == token]
+            if not found:
+                choices = ", ".join(dict.fromkeys(str(info.resolution) for info in infos))
+                raise NodeError(f"no layers at resolution {token!r} (resolutions: {choices})")
+        else:
+            found = [info for info in infos if info.name == token]
+            if not found:
+                raise NodeError(f"no layer named {token!r} (layers: {', '.join(i.name for i in infos)})")
+        picked.extend(info for info in found if info not in picked)
+    return picked
+
+
+def _has_noise(model: StyleGANModel, layer: str) -> bool:
+    return bool(getattr(model.synthesis.get_submodule(layer), "use_noise", False))
+
+
+class LayerTransform(Node):
+    """Transforms feature maps of chosen layers (affine, morphology, ...), overrides their noise, views one."""
+
+    category = "generator"
+    inputs = {
+        "edits": Input(PortType.EDITS, "edits of an earlier LayerTransform to stack onto"),
+        "model": Input(PortType.MODEL, "the generator, for its layer names and resolutions"),
+    }
+    outputs = {"edits": Output(PortType.EDITS, "incoming edits followed by this node's; into Generate")}
+    params = {
+        "mode": Choice("simple", ("simple", "advanced"), doc="target by resolution (simple) or by layer name"),
+        "target": String("", doc='simple: resolutions like "16,32"; advanced: layer names like "b16.conv0"'),
+        "op": Choice("rotate", KINDS, doc="what to do to the targeted feature maps"),
+        "amount": Float(0.0, -360.0, 360.0, clip=False,
+                        doc="rotate: degrees; scale/multiply: factor; threshold: level; erode/dilate: kernel"),
+        "x": Float(0.0, -1.0, 1.0, clip=False, doc="translate: fraction of the width, + moves right"),
+        "y": Float(0.0, -1.0, 1.0, clip=False, doc="translate: fraction of the height, + moves down"),
+        "select": Choice("all", ("all", "random", "range"), doc="which channels the op touches"),
+        "fraction": Float(0.5, 0.0, 1.0, doc="random: share of channels picked"),
+        "select_seed": Int(0, 0, 2**31 - 1, doc="random: seed of the channel pick"),
+        "start": Int(0, 0, 1024, doc="range: first channel"),
+        "end": Int(1024, 0, 1024, doc="range: one past the last channel (clipped to the layer's count)"),
+        "noise_strength": Float(-1.0, -1.0, 2.0, clip=False,
+                                doc="noise of the targeted layers; negative: keep Generate's noise"),
+        "view": Bool(False, doc="show the first targeted layer's feature map instead of the image"),
+        "view_channel": Int(0, 0, 1023, doc="view: first of the three channels shown as RGB"),
+        "view_normalize": Choice("minmax", ("minmax", "std"), doc="view: how activations map to colours"),
+    }
+
+    def reset(self) -> None:
+        self._model: StyleGANModel | None = None
+        self._plan_key: tuple = ()
+        self._layers: list[LayerInfo] = []
+        self._edits: dict[str, Edit] = {}
+        self._out_key: tuple = ()
+
+    def _plan(self, model: StyleGANModel, params: dict[str, Any]) -> None:
+        """Rebuild the per-layer edit callables only when the model or an op parameter changed."""
+        key = tuple(params[name] for name in _PLAN_PARAMS)
+        if model is self._model and key == self._plan_key:
+            return
+        layers = target_layers(model, params["mode"], params["target"])
+        edits = {}
+        for info in layers:
+            channels = channel_selection(info.channels, params["select"], params["fraction"],
+                                         params["select_seed"], params["start"], params["end"])
+            edit = build_edit([OpSpec(params["op"], params["amount"], params["x"], params["y"], channels)])
+            if edit is not _IDENTITY:
+                edits[info.name] = edit
+        self._model, self._plan_key, self._layers, self._edits = model, key, layers, edits
+
+    def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        model, incoming = inputs.get("model"), inputs.get("edits")
+        if model is None:
+            raise NodeError("connect a model (its layers are the targets)")
+        incoming = LayerEdits() if incoming is None else incoming
+        if not isinstance(incoming, LayerEdits):
+            raise NodeError("the edits input needs an EDITS wire")
+        self._plan(model, params)
+        strength = params["noise_strength"]
+        noise = {info.name: strength for info in self._layers if strength >= 0 and _has_noise(model, info.name)}
+        view = self._layers[0].name if params["view"] and self._layers else None
+        out_key = (incoming, self._edits, tuple(noise.items()), view, params["view_channel"], params["view_normalize"])
+        if out_key == self._out_key:  # same incoming edits, plan, noise and view (items compare by identity first)
+            return {}
+        self._out_key = out_key
+        own = LayerEdits(self._edits, noise, view, params["view_channel"], params["view_normalize"])
+        parts = [f"{label}: {' '.join(names)}" for label, names in (("T", own.edits), ("N", noise)) if names]
+        self.status = " | ".join(parts + ([f"view: {view}"] if view else []))
+        return {"edits": incoming.then(own)}

@@ -1,0 +1,222 @@
+"""ModelMix: blend two generators live, per resolution or per layer, and save the blend.
+
+The mixed model is built once per (A, B) pair as a copy of A's structure; a change of the mix
+rewrites its weights in place (`ModelMixer`), so the next frame renders it with no reload and
+no allocation. A mapping network is never mixed: the output keeps A's.
+
+"X" drops a resolution and everything above it, to bring a higher-resolution A down to a
+lower-resolution B. That makes a smaller network (a new build, the one slow change), and only
+for StyleGAN2 skip generators, where every block has its own toRGB so the sum of the kept
+blocks' RGB outputs is a complete image at the lower size. StyleGAN3 layers all feed one
+final output and cannot be cut.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from autolume_graph.gan.mixing import MixError, ModelMixer, block_of, layer_of, resolution_of
+from autolume_graph.gan.model import StyleGANModel
+from autolume_graph.gan.safe_format import FAMILY_MODULES, SUFFIX, save_model
+from autolume_graph.gan.store import models_dir
+from autolume_graph.node import CookContext, Node, NodeError
+from autolume_graph.params import Choice, Data, Float, Input, Int, Output, String, Trigger
+from autolume_graph.types import PortType
+
+DROP = "X"
+_PREFIX = "synthesis."
+
+
+def _short(group: str) -> str:
+    return group.removeprefix(_PREFIX)
+
+
+def _block(group: str) -> str:
+    """The block a block or layer group belongs to (`synthesis.b16.conv0` -> `synthesis.b16`)."""
+    return ".".join(group.split(".")[:2])
+
+
+def _resolution_key(block: str) -> str:
+    """The simple-mode key of a block: its resolution, or its own name where it states none."""
+    res = resolution_of(block)
+    return str(res) if res is not None else _short(block)
+
+
+def truncated_settings(settings: dict[str, Any], drop: frozenset[str]) -> dict[str, Any]:
+    """StyleGAN2 settings without the dropped (top) blocks; the mapping makes fewer ws."""
+    synthesis = settings["synthesis"]
+    blocks = [dict(b) for b in synthesis["blocks"] if f"{_PREFIX}b{b['resolution']}" not in drop]
+    if not blocks:
+        raise MixError("cannot drop every resolution")
+    if blocks[-1]["torgb"] is None:
+        raise MixError("dropping (X) needs a skip generator (a toRGB at every resolution)")
+    blocks[-1]["is_last"] = True
+    num_ws = sum(b["num_conv"] for b in blocks) + blocks[-1]["num_torgb"]
+    return {"mapping": {**settings["mapping"], "num_ws": num_ws},
+            "synthesis": {**synthesis, "img_resolution": blocks[-1]["resolution"], "num_ws": num_ws,
+                          "blocks": blocks}}
+
+
+@dataclass
+class _Mixed:
+    """The mix of one (A, B, dropped blocks) triple and the weights last written into it."""
+
+    a: StyleGANModel
+    b: StyleGANModel
+    drop: frozenset[str]
+    model: StyleGANModel
+    mixer: ModelMixer
+    b_blocks: frozenset[str]
+    weights: dict[str, float] | None = None
+
+
+def _build(a: StyleGANModel, b: StyleGANModel, drop: frozenset[str]) -> _Mixed:
+    """A new model with A's structure (less dropped blocks) whose own tensors the mixer writes into."""
+    if a.family != b.family:
+        raise MixError(f"cannot mix a {a.family} model with a {b.family} model")
+    settings = a.settings()
+    if drop:
+        if a.family != "stylegan2":
+            raise MixError("dropping (X) is for StyleGAN2 models only")
+        settings = truncated_settings(settings, drop)
+    a_state, b_state = a.state_dict(), b.state_dict()
+    model = importlib.import_module(FAMILY_MODULES[a.family]).build_from_settings(settings)
+    model = model.to(next(iter(a_state.values())).device).eval().requires_grad_(False)
+    mixer = ModelMixer(a_state, b_state, drop, out=model.state_dict())
+    return _Mixed(a, b, drop, model, mixer, frozenset(filter(None, map(block_of, b_state))))
+
+
+class ModelMix(Node):
+    """Crossfades models A and B per resolution or per layer; "X" drops resolutions (StyleGAN2)."""
+
+    category = "generator"
+    inputs = {
+        "a": Input(PortType.MODEL, "model A: the structure and mapping network of the mix"),
+        "b": Input(PortType.MODEL, "model B: same family and layer shapes as A"),
+    }
+    outputs = {"model": Output(PortType.MODEL, "the mixed generator, updated in place as the mix changes")}
+    params = {
+        "mode": Choice("simple", ("simple", "advanced"), doc="keys of `mix`: resolutions or layer names"),
+        "mix": Data(None, doc='{"16": 0.5, "64": "X"} (simple) or {"b16.conv0": 1} (advanced): 0 = A, '
+                              '1 = B, "X" drops that resolution and above; set keys override the sliders'),
+        "crossfade": Float(0.0, 0.0, 1.0, doc="0 = A, 1 = B: for every block that `mix` does not set"),
+        "b_from_resolution": Int(0, 0, 1024, doc="blocks at this resolution and above come from B (0: none)"),
+        "save_name": String("", doc="file name in the models folder for `save`"),
+        "save": Trigger(doc="save the mixed model into the models folder"),
+    }
+
+    def reset(self) -> None:
+        self._mixed: _Mixed | None = None
+        self._failed: tuple[StyleGANModel, StyleGANModel, frozenset[str], str] | None = None
+        self._groups: tuple[StyleGANModel, str, list[str], dict[str, list[str]]] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._saving: Future | None = None
+        self._save_note = ""
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def animating(self, params: dict[str, Any]) -> bool:
+        return self._saving is not None
+
+    def _mix_groups(self, a: StyleGANModel, mode: str) -> tuple[list[str], dict[str, list[str]]]:
+        """A's blocks in order and the `mix` keys of `mode` with the groups each one sets (cached per A)."""
+        if self._groups is None or self._groups[0] is not a or self._groups[1] != mode:
+            names = list(a.state_dict())
+            blocks = list(dict.fromkeys(filter(None, map(block_of, names))))
+            groups: dict[str, list[str]] = {}
+            if mode == "simple":
+                for block in blocks:
+                    groups.setdefault(_resolution_key(block), []).append(block)
+            else:
+                groups = {_short(g): [g] for g in dict.fromkeys([*blocks, *filter(None, map(layer_of, names))])}
+            self._groups = (a, mode, blocks, groups)
+        return self._groups[2], self._groups[3]
+
+    def _choices(self, a: StyleGANModel, params: dict[str, Any]) -> tuple[dict[str, float], frozenset[str]]:
+        """`mix` as {block or layer: t}, and the blocks its "X"s drop (the first and all above)."""
+        entries = params["mix"] or {}
+        if not isinstance(entries, Mapping):
+            raise NodeError('mix must be a mapping like {"16": 0.5}')
+        blocks, groups = self._mix_groups(a, params["mode"])
+        weights: dict[str, float] = {}
+        drop_from = len(blocks)
+        for key, value in entries.items():
+            members = groups.get(str(key))
+            if members is None:
+                raise NodeError(f"no mix key {key!r} in {params['mode']} mode (keys: {', '.join(groups)})")
+            if isinstance(value, str) and value.upper() == DROP:
+                drop_from = min(drop_from, blocks.index(_block(members[0])))
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                weights.update(dict.fromkeys(members, min(max(float(value), 0.0), 1.0)))
+            else:
+                raise NodeError(f'mix value of {key!r} must be 0..1 or "X", not {value!r}')
+        drop = frozenset(blocks[drop_from:])
+        return {g: t for g, t in weights.items() if _block(g) not in drop}, drop
+
+    def _pair(self, a: StyleGANModel, b: StyleGANModel, drop: frozenset[str]) -> _Mixed:
+        """The mix of this pair, built once; a failure is remembered so a slider sweep does not rebuild."""
+        mixed = self._mixed
+        if mixed is not None and (mixed.a, mixed.b, mixed.drop) == (a, b, drop):
+            return mixed
+        if self._failed is not None and self._failed[:3] == (a, b, drop):
+            raise NodeError(self._failed[3])
+        try:
+            mixed = _build(a, b, drop)
+        except MixError as exc:
+            self._failed = (a, b, drop, str(exc))
+            raise NodeError(str(exc)) from None
+        self._mixed, self._failed = mixed, None
+        return mixed
+
+    def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        a, b = inputs.get("a"), inputs.get("b")
+        if a is None or b is None:
+            raise NodeError("connect models a and b")
+        explicit, drop = self._choices(a, params)
+        mixed = self._pair(a, b, drop)
+        b_from, fade = params["b_from_resolution"], params["crossfade"]
+        weights = {block: 1.0 if b_from and (resolution_of(block) or 0) >= b_from else fade
+                   for block in mixed.mixer.blocks if block in mixed.b_blocks}
+        weights.update(explicit)
+        changed = weights != mixed.weights
+        if changed:
+            try:
+                mixed.mixer.mix(weights)
+            except MixError as exc:
+                raise NodeError(str(exc)) from None
+            mixed.weights = weights
+        if params["save"]:
+            self._start_save(params["save_name"], mixed.model)
+        self._finish_save()
+        cut = f", {len(drop)} block(s) dropped" if drop else ""
+        self.status = f"{mixed.model.img_resolution} px{cut}" + (f" | {self._save_note}" if self._save_note else "")
+        return {"model": mixed.model} if changed else {}  # a new pair starts with no weights: changed
+
+    def _start_save(self, name: str, model: StyleGANModel) -> None:
+        """Snapshot on the render thread (the mix may change next frame), write in a worker."""
+        name = name.strip()
+        if not name or name in (".", "..") or "/" in name or "\\" in name:
+            self._save_note = "save: save_name must be a plain file name"
+        elif self._saving is not None:
+            self._save_note = "save: the last save is still running"
+        else:
+            path = models_dir() / (name if name.endswith(SUFFIX) else name + SUFFIX)
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-mix-save")
+            self._saving = self._executor.submit(save_model, copy.deepcopy(model), path)
+            self._save_note = f"saving {path.name}..."
+
+    def _finish_save(self) -> None:
+        if self._saving is None or not self._saving.done():
+            return
+        error = self._saving.exception()
+        self._save_note = f"save failed: {error}" if error else f"saved {self._saving.result().name}"
+        self._saving = None
