@@ -194,7 +194,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         seconds = render.loop_seconds(graph) if args.loop else args.seconds
         frames = render.frame_count(seconds, args.fps)
         written = render.render(graph, args.out, fps=args.fps, size=size, frames=frames,
-                                device=resolve_device(args.device))
+                                device=resolve_device(args.device), progress=sys.stderr)
     except render.RenderError as exc:
         raise UserError(str(exc)) from None
     print(f"{written} frames ({written / args.fps:.3f} s at {args.fps:g} fps) written to {args.out}")
@@ -251,7 +251,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rotate", type=float, default=0.0, help="StyleGAN3 input rotation, degrees")
     p.add_argument("--out", required=True, help=".png (uint8) or .npy (float32 CHW)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("bench", help="benchmark a graph, or the default graph with a model file")
+    p.add_argument("target", nargs="?", default="default", help="graph file/name or model file (.pkl)")
+    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_bench)
     return parser
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from autolume_graph.bench import print_report, run_bench
+
+    print_report(run_bench(args.target, args.frames, args.device), args.json)
+    return 0
 
 
 def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:

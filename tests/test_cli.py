@@ -61,3 +61,12 @@ def test_user_mistakes_are_one_line_errors(tmp_path):
         assert proc.returncode == 2, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("autolume-graph: "), (args, proc.stderr)
+
+
+def test_bench_json_reports_the_figures(reference_dir):
+    proc = cli("bench", str(reference_dir / "sg2_64_tiny.pkl"), "--frames", "5", "--device", "cpu", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    for key in ("fps", "ms_per_frame", "generator_ms", "engine_overhead_ms", "copy_out_ms", "per_node_ms"):
+        assert result[key] is not None, key
+    assert result["fps"] > 0 and result["per_node_ms"]["generate"] > 0 and not result["errors"]
