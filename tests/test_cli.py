@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from autolume_graph.graphs.shipped import SHIPPED
+
 from autolume_graph.serialize import graph_to_dict, read_graph_data
 
 REPO = Path(__file__).resolve().parents[1]

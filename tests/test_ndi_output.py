@@ -9,6 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from ndi_support import connect_receiver, find_url, receive
 
 from autolume_graph.outputs.errors import OutputError
 from autolume_graph.outputs.ndi import NDISender, load_runtime
@@ -30,51 +31,17 @@ def _gradient(h: int, w: int) -> np.ndarray:
     return img
 
 
-def _find_url(source_name: str, timeout: float = 5.0) -> str:
-    """Discover `source_name` by asking 127.0.0.1 directly (mDNS is not running here)."""
-    finder = ndi.find_create_v2(ndi.FindCreate(show_local_sources=True, p_extra_ips="127.0.0.1"))
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ndi.find_wait_for_sources(finder, 200)
-            for src in ndi.find_get_current_sources(finder):
-                if src.ndi_name == source_name:
-                    return src.url_address
-        raise AssertionError(f"{source_name!r} not found via 127.0.0.1")
-    finally:
-        ndi.find_destroy(finder)
-
-
-def _receiver(url: str) -> object:
-    settings = ndi.RecvCreateV3()
-    settings.color_format = ndi.RECV_COLOR_FORMAT_BGRX_BGRA
-    receiver = ndi.recv_create_v3(settings)
-    assert receiver is not None
-    ndi.recv_connect(receiver, ndi.Source(p_url_address=url))  # by address only, no name
-    return receiver
-
-
-def _receive(sender: NDISender, receiver: object, frame: np.ndarray, timeout: float = 10.0):
+def _receive(sender: NDISender, receiver: object, frame: np.ndarray):
     """Keep sending `frame` until one arrives; returns (pixels copy, frame_rate_N, frame_rate_D, fourcc)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        sender.send(frame)
-        kind, video, _, _ = ndi.recv_capture_v2(receiver, 50)
-        if kind == ndi.FRAME_TYPE_VIDEO:
-            try:
-                if (video.yres, video.xres) == frame.shape[:2]:
-                    return video.data.copy(), video.frame_rate_N, video.frame_rate_D, video.FourCC
-            finally:
-                ndi.recv_free_video_v2(receiver, video)
-    raise AssertionError("no video frame received over loopback")
+    return receive(ndi, receiver, lambda: sender.send(frame), frame.shape[:2])
 
 
 def test_frames_arrive_with_pixels_and_frame_rate() -> None:
     with NDISender("agtest-pixels", fps=Fraction(30000, 1001)) as sender:
         assert sender.frame_rate == (30000, 1001)
-        url = _find_url(sender.source_name())
+        url = find_url(ndi, sender.source_name())
         assert url.startswith("127.0.0.1:")
-        receiver = _receiver(url)
+        receiver = connect_receiver(ndi, url)
         try:
             sent = _gradient(96, 160)
             got, rate_n, rate_d, fourcc = _receive(sender, receiver, sent)
@@ -90,7 +57,7 @@ def test_frames_arrive_with_pixels_and_frame_rate() -> None:
 
 def test_receiver_closing_mid_stream_does_not_stall_send() -> None:
     with NDISender("agtest-close", fps=60) as sender:
-        receiver = _receiver(_find_url(sender.source_name()))
+        receiver = connect_receiver(ndi, find_url(ndi, sender.source_name()))
         frame = _gradient(720, 1280)
         _receive(sender, receiver, frame)
         ndi.recv_destroy(receiver)
@@ -128,7 +95,7 @@ def test_rename_recreates_the_source() -> None:
         sender.rename("agtest-new")
         assert sender.name == "agtest-new"
         assert sender.source_name().endswith("(agtest-new)")
-        receiver = _receiver(_find_url(sender.source_name()))
+        receiver = connect_receiver(ndi, find_url(ndi, sender.source_name()))
         try:
             _receive(sender, receiver, _gradient(64, 64))
         finally:

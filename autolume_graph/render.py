@@ -1,0 +1,126 @@
+"""Offline render: a graph on the fixed-step clock into an MP4, exactly one loop or a set length.
+
+Frame i is made at time i / fps, so a loop of T seconds rendered as round(T * fps) frames ends
+one step before it starts again and the video repeats seamlessly. The picture is the graph's
+first Preview node's image, resized on the device (area when shrinking, bilinear otherwise).
+Other output nodes (NDI, windows, recorders) are left out of the render: an offline render
+must not announce sources or open windows. Frames are never dropped: the render waits for the
+encoder instead.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import TextIO
+
+import torch
+import torch.nn.functional as F
+
+from autolume_graph.graph import Graph
+from autolume_graph.node import Node
+from autolume_graph.outputs.frames import FrameConverter
+from autolume_graph.outputs.recorder import VideoRecorder
+from autolume_graph.runtime import Runtime
+
+
+class RenderError(ValueError):
+    """A render that cannot be made as asked; the message is one line."""
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """`WxH` -> (width, height)."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match or int(match[1]) < 2 or int(match[2]) < 2:
+        raise RenderError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1920x1080")
+    return int(match[1]), int(match[2])
+
+
+def loop_seconds(graph: Graph) -> float:
+    """The cycle length of the graph's one loop node (a node with `cycle_seconds`)."""
+    loops = [n for n in graph.nodes.values() if callable(getattr(n, "cycle_seconds", None))]
+    if len(loops) != 1:
+        found = f"has {len(loops)}: {', '.join(n.name for n in loops)}" if loops else "has none"
+        raise RenderError(f"--loop needs exactly one loop node (NoiseLoop, KeyframeLoop); the graph {found}")
+    return float(loops[0].cycle_seconds(loops[0].values))
+
+
+def frame_count(seconds: float, fps: float) -> int:
+    """Frames in `seconds` at `fps`, at least one."""
+    if not fps > 0:
+        raise RenderError(f"--fps must be above 0, got {fps:g}")
+    count = round(seconds * fps)
+    if count < 1:
+        raise RenderError(f"{seconds:g} s at {fps:g} fps is no frame")
+    return count
+
+
+def resize(image: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
+    """[1,C,H,W] (or [C,H,W]) -> [1,C,height,width] on the same device; None keeps the size."""
+    image = image if image.dim() == 4 else image.unsqueeze(0)
+    h, w = image.shape[-2:]
+    if size is None or (h, w) == (size[1], size[0]):
+        return image
+    width, height = size
+    if height <= h and width <= w:
+        return F.interpolate(image.float(), size=(height, width), mode="area")
+    return F.interpolate(image.float(), size=(height, width), mode="bilinear", align_corners=False)
+
+
+def preview_node(graph: Graph) -> Node:
+    """The graph's first Preview node, the render's picture."""
+    for node in graph.nodes.values():
+        if node.type_name == "Preview":
+            return node
+    raise RenderError("the graph has no Preview node: its image is what render writes")
+
+
+def render(graph: Graph, out: str | Path, *, fps: float, size: tuple[int, int] | None, frames: int,
+           device: str = "cpu", progress: TextIO | None = None) -> int:
+    """Render `frames` frames at `fps` to the MP4 `out` (a progress bar on `progress`); returns the number written."""
+    out = Path(out)
+    if out.suffix.lower() != ".mp4":
+        raise RenderError(f"{out}: --out must be an .mp4 file")
+    preview = preview_node(graph)
+    for sink in graph.sinks():
+        if sink is not preview:
+            graph.remove_node(sink.id)
+    for node in graph.nodes.values():
+        node.prepare(device)  # models load before the clock starts, so frame 0 has its picture
+    out.parent.mkdir(parents=True, exist_ok=True)
+    runtime = Runtime(graph, fps=fps, fixed_step=True, device=device)
+    converter = FrameConverter()
+    recorder = VideoRecorder(out, fps)
+    start = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            for i in range(frames):
+                snap = runtime.step()
+                image = snap.published.get(preview.name)
+                if image is None:
+                    errors = "; ".join(f"{s.name}: {s.error}" for s in snap.nodes.values() if s.error)
+                    raise RenderError(f"no image at frame {i}{f' ({errors})' if errors else ''}")
+                bgra = converter.convert(resize(image, size)).bgra
+                while not recorder.write(bgra, i / fps):
+                    if recorder.error is not None:
+                        raise RenderError(str(recorder.error))
+                    time.sleep(0.002)  # the encoder's queue is full: wait rather than drop
+                if progress is not None:
+                    _draw_progress(progress, i + 1, frames, time.perf_counter() - start)
+    finally:
+        recorder.close()
+        runtime.close()
+        if progress is not None:
+            progress.write("\n")
+    if recorder.error is not None:
+        raise RenderError(str(recorder.error))
+    return recorder.frames_written
+
+
+def _draw_progress(stream: TextIO, done: int, total: int, elapsed: float) -> None:
+    width = 30
+    filled = width * done // total
+    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} frames, "
+                 f"{done / max(elapsed, 1e-9):.1f} fps")
+    stream.flush()

@@ -1,0 +1,67 @@
+"""Helpers of the UI tests: a private Xvfb display and an image node that needs no model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autolume_graph.node import CookContext, Node
+from autolume_graph.params import Float, Output
+from autolume_graph.types import PortType
+
+
+def _free_display() -> int:
+    for number in range(90, 200):
+        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
+            return number
+    raise RuntimeError("no free X display number")
+
+
+@contextmanager
+def xvfb_display(size: str = "1600x1000x24") -> Iterator[str]:
+    """Use $DISPLAY when set; otherwise run a private Xvfb for the duration."""
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    binary = shutil.which("Xvfb")
+    if binary is None:
+        raise RuntimeError("Xvfb is not installed and DISPLAY is unset")
+    number = _free_display()
+    server = subprocess.Popen([binary, f":{number}", "-screen", "0", size, "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(f"/tmp/.X11-unix/X{number}").exists():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Xvfb :{number} did not start")
+            time.sleep(0.05)
+        os.environ["DISPLAY"] = f":{number}"
+        yield f":{number}"
+    finally:
+        os.environ.pop("DISPLAY", None)
+        server.terminate()
+        server.wait(10)
+
+
+class TestPattern(Node):
+    """Moving colour bars: an image source for the preview without loading a model."""
+
+    __test__ = False
+    category = "test"
+    time_dependent = True
+    outputs = {"image": Output(PortType.IMAGE)}
+    params = {"speed": Float(1.0, 0.0, 5.0)}
+
+    def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        y, x = torch.meshgrid(torch.linspace(-1, 1, 256), torch.linspace(-1, 1, 256), indexing="ij")
+        t = ctx.time * params["speed"]
+        image = torch.stack([torch.sin(3 * x + t), torch.cos(2 * y - t), x * y])
+        return {"image": image[None]}
