@@ -46,6 +46,7 @@ def save_image(image: torch.Tensor, path: str | Path) -> Path:
                 Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(f, format="PNG")
             else:
                 np.save(f, image[0].detach().to("cpu", torch.float32).numpy())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; an image is an ordinary readable file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -41,7 +41,10 @@ def _build_from_record(record: ModuleRecord) -> StyleGANModel:
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> StyleGANModel:
-    """The generator in `path` in eval mode on `device`; ModelFileError (one line) on bad input."""
+    """The generator in `path` in eval mode on `device` (channels_last on CPU, where it is faster).
+
+    Bad input raises ModelFileError with one line: the path, a colon, the reason.
+    """
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"{path}: no such file")
@@ -58,4 +61,5 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> StyleGAN
     except Exception as exc:  # a file we misread must never take the caller down with a traceback
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(f"{path}: cannot build network ({reason})") from None
-    return model.to(device).eval().requires_grad_(False)
+    model = model.to(device).eval().requires_grad_(False)
+    return model.set_channels_last(torch.device(device).type == "cpu")

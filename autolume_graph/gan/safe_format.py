@@ -42,6 +42,7 @@ def save_model(model: StyleGANModel, path: str | Path) -> Path:
     os.close(fd)
     try:
         safetensors.torch.save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a saved model is an ordinary readable file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

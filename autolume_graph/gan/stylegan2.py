@@ -132,6 +132,7 @@ class SynthesisLayer(torch.nn.Module):
     @staticmethod
     def settings_from_record(name: str, record: ModuleRecord) -> dict[str, Any]:
         weight = tensor(record, "weight")
+        activation = check_activation(str(attr(record, "activation", "lrelu")))
         return {
             "name": name,
             "in_channels": int(weight.shape[1]),
@@ -140,8 +141,8 @@ class SynthesisLayer(torch.nn.Module):
             "resolution": int(attr(record, "resolution")),
             "up": int(attr(record, "up", 1)),
             "use_noise": bool(attr(record, "use_noise", True)),
-            "activation": str(attr(record, "activation", "lrelu")),
-            "act_gain": float(attr(record, "act_gain")),
+            "activation": activation,
+            "act_gain": float(attr(record, "act_gain", ACTIVATION_GAINS[activation])),
             "conv_clamp": _optional_float(attr(record, "conv_clamp", None)),
             "padding": int(attr(record, "padding")),
             "filter_size": int(tensor(record, "resample_filter").shape[-1]),
@@ -392,11 +393,6 @@ class StyleGAN2(StyleGANModel):
 
     def settings(self) -> dict[str, Any]:
         return self._settings
-
-    def set_channels_last(self, enabled: bool) -> StyleGAN2:
-        """Run feature maps in channels_last memory format (faster on CPU for wide layers)."""
-        self.synthesis.channels_last = enabled
-        return self
 
 
 def build_from_settings(settings: dict[str, Any]) -> StyleGAN2:

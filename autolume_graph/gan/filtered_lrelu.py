@@ -1,0 +1,190 @@
+"""StyleGAN3's filtered leaky ReLU, fast on CPU.
+
+The activation of an alias-free layer runs at a raised sampling rate: upsample by `up` with a
+low-pass filter, leaky ReLU, low-pass again and keep every `down`-th sample. Written literally
+(zero-stuff, full-rate convolution, subsample) most multiplications hit stuffed zeros or samples
+that are thrown away. Here the upsampling is polyphase (one short filter per output phase, run
+at the input rate) and the downsampling a strided convolution, each separable filter applied as
+two 1-D passes; a radial (non-separable) down filter takes a strided 2-D depthwise convolution.
+
+`filtered_lrelu_reference` is the literal definition that the fast path is checked against; on CUDA
+it is also the faster one and is used there.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+class _Upsample1d(torch.nn.Module):
+    """Upsample one axis (2 = H, 3 = W) by `up` with filter f, then pad/crop as upfirdn2d does.
+
+    Phase r of the result is a short depthwise convolution of the input with taps f[r::up], run
+    at the input rate and written straight into every up-th column/row of the output.
+    """
+
+    def __init__(self, f: torch.Tensor, up: int, pad0: int, pad1: int, length: int, channels: int, dim: int):
+        super().__init__()
+        self.up, self.dim = up, dim
+        k = f.numel()
+        taps = math.ceil(k / up)
+        self.out_len = length * up + pad0 + pad1 - k + 1
+        # Output n is sample n + start of the full convolution of the zero-stuffed input with f;
+        # that sample, q * up + r, is phase r's convolution at q.
+        start = k - 1 - pad0
+        q0, q1 = start // up, -(-(start + self.out_len) // up)
+        lo, hi = taps - 1 - q0, q1 - length  # input padding; negative crops
+        self.crop = (max(-lo, 0), length - max(-hi, 0))
+        lo, hi = max(lo, 0), max(hi, 0)
+        self.conv_pad = max(lo, hi)
+        skip = self.conv_pad - lo  # extra leading outputs from the symmetric conv padding
+        self.phases = []  # (first output index, first phase sample, count) per phase
+        for r in range(up):
+            n0 = (r - start) % up
+            count = len(range(n0, self.out_len, up))
+            self.phases.append((n0, skip + (n0 + start - r) // up - q0, count))
+        padded = torch.zeros(taps * up, dtype=torch.float32)
+        padded[:k] = f * up  # gain `up` per axis: up**2 over both
+        w = padded.view(taps, up).t().flip(1)  # [up, taps], flipped because conv2d correlates
+        shape = (1, taps) if dim == 3 else (taps, 1)
+        self.register_buffer("weight", w[:, None, None].expand(up, channels, 1, taps).reshape(
+            up, channels, 1, *shape).contiguous(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        x = x.narrow(self.dim, self.crop[0], self.crop[1] - self.crop[0])
+        if self.dim == 3:
+            out = x.new_empty(b, h, self.out_len, c).permute(0, 3, 1, 2)
+            pad = (0, self.conv_pad)
+        else:
+            out = x.new_empty(b, self.out_len, w, c).permute(0, 3, 1, 2)
+            pad = (self.conv_pad, 0)
+        for r, (n0, q0, count) in enumerate(self.phases):
+            y = F.conv2d(x, self.weight[r], padding=pad, groups=c)
+            dst = out[:, :, :, n0 :: self.up] if self.dim == 3 else out[:, :, n0 :: self.up, :]
+            dst.copy_(y.narrow(self.dim, q0, count))
+        return out
+
+
+class FilteredLReLU(torch.nn.Module):
+    """bias -> upsample(up_filter) -> lrelu * gain, clamp -> downsample(down_filter), for one layer.
+
+    Geometry (sizes, padding) is fixed at construction, so each frame runs only convolutions.
+    Filters follow upfirdn2d: a 1-D filter is separable, a 2-D one is applied as is; the upsampling
+    gain is up**2 overall. Results come out channels_last, which CPU depthwise convolutions favour.
+    """
+
+    def __init__(
+        self,
+        up_filter: torch.Tensor | None,
+        down_filter: torch.Tensor | None,
+        up: int,
+        down: int,
+        padding: list[int],
+        in_size: tuple[int, int],
+        channels: int,
+        gain: float,
+        slope: float,
+        clamp: float | None,
+    ):
+        super().__init__()
+        self.slope, self.down, self.gain = float(slope), down, float(gain)
+        # clamp(g * y, c) == g * clamp(y, c / g): the gain rides on the down filter.
+        self.clamp = None if clamp is None or clamp < 0 else float(clamp) / gain
+        px0, px1, py0, py1 = (int(p) for p in padding)
+        w, h = in_size
+        fu = torch.ones(1) if up_filter is None else up_filter.detach().to(torch.float32).cpu()
+        if fu.ndim != 1:
+            raise ValueError("the up filter must be 1-D (separable)")
+        self.upsampling, self.padding = up > 1 or fu.numel() > 1, [px0, px1, py0, py1]
+        self.up_w = _Upsample1d(fu, up, px0, px1, w, channels, dim=3)
+        self.up_h = _Upsample1d(fu, up, py0, py1, h, channels, dim=2)
+        fd = torch.ones(1) if down_filter is None else down_filter.detach().to(torch.float32).cpu()
+        fd = fd.flip(list(range(fd.ndim))) * gain ** (fd.ndim / 2)
+        self.radial = fd.ndim == 2
+        if self.radial:
+            self.register_buffer("down_2d", fd.expand(channels, 1, *fd.shape).contiguous(), persistent=False)
+        else:
+            self.register_buffer("down_w", fd.expand(channels, 1, 1, fd.numel()).contiguous(), persistent=False)
+            self.register_buffer(
+                "down_h", fd.view(-1, 1).expand(channels, 1, fd.numel(), 1).contiguous(), persistent=False)
+        self.filtering_down = self.radial or down > 1 or fd.numel() > 1
+        # On CUDA the literal form's few large kernels beat many small polyphase ones (H200, 256 px:
+        # 40 vs 58 ms per frame), so it keeps the stored filters for that path.
+        self.literal_args = (up, down, [px0, px1, py0, py1], float(gain), float(slope), clamp)
+        self.register_buffer("up_filter", None if up_filter is None else fu, persistent=False)
+        self.register_buffer("down_filter", None if down_filter is None else down_filter.detach().to(
+            torch.float32).cpu(), persistent=False)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        if x.is_cuda:
+            return filtered_lrelu_reference(x, self.up_filter, self.down_filter, bias, *self.literal_args)
+        c = x.shape[1]
+        x = x + bias.view(1, -1, 1, 1)
+        if self.upsampling:
+            x = self.up_h(self.up_w(x.contiguous(memory_format=torch.channels_last)))
+        else:
+            x = F.pad(x, self.padding)
+        if self.slope != 1:
+            x = F.leaky_relu_(x, self.slope)
+        if self.clamp is not None:
+            x = x.clamp_(-self.clamp, self.clamp)
+        if self.radial:
+            return F.conv2d(x, self.down_2d, stride=self.down, groups=c)
+        if not self.filtering_down:
+            return x * self.gain if self.gain != 1 else x
+        x = F.conv2d(x, self.down_w, stride=(1, self.down), groups=c)
+        return F.conv2d(x, self.down_h, stride=(self.down, 1), groups=c)
+
+
+def _lrelu_gain_clamp(x: torch.Tensor, slope: float, gain: float, clamp: float | None) -> torch.Tensor:
+    if slope != 1:
+        x = F.leaky_relu(x, slope)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None and clamp >= 0:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+def _zero_stuff_pad(x: torch.Tensor, up: int, padding: list[int]) -> torch.Tensor:
+    b, c, h, w = x.shape
+    if up > 1:
+        z = x.new_zeros(b, c, h, up, w, up)
+        z[:, :, :, 0, :, 0] = x
+        x = z.view(b, c, h * up, w * up)
+    return F.pad(x, [int(p) for p in padding])
+
+
+def _fir(x: torch.Tensor, f: torch.Tensor | None, gain: float) -> torch.Tensor:
+    """Full-rate depthwise convolution with f (true convolution, as upfirdn2d)."""
+    if f is None:
+        return x * gain
+    c = x.shape[1]
+    f = (f.to(x) * gain ** (f.ndim / 2)).flip(list(range(f.ndim)))
+    if f.ndim == 2:
+        return F.conv2d(x, f.expand(c, 1, *f.shape), groups=c)
+    x = F.conv2d(x, f.expand(c, 1, 1, f.numel()), groups=c)
+    return F.conv2d(x, f.view(-1, 1).expand(c, 1, f.numel(), 1), groups=c)
+
+
+def filtered_lrelu_reference(
+    x: torch.Tensor,
+    up_filter: torch.Tensor | None,
+    down_filter: torch.Tensor | None,
+    bias: torch.Tensor,
+    up: int,
+    down: int,
+    padding: list[int],
+    gain: float,
+    slope: float,
+    clamp: float | None,
+) -> torch.Tensor:
+    """The literal definition: zero-stuff, pad, filter at the full rate, lrelu, filter, subsample."""
+    x = x + bias.view(1, -1, 1, 1)
+    x = _fir(_zero_stuff_pad(x, up, padding), up_filter, up**2)
+    x = _lrelu_gain_clamp(x, slope, gain, clamp)
+    return _fir(x, down_filter, 1.0)[:, :, ::down, ::down]
