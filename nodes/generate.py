@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from autolume_graph.gan.accel import SynthesisRunner
 from autolume_graph.gan.edits import LayerEdits, activation_to_image
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.params import Bool, Choice, Float, Input, Int, Output
@@ -31,7 +32,13 @@ class Generate(Node):
         "translate_x": Float(0.0, -1.0, 1.0, clip=False, doc="StyleGAN3 only: shift the input in x"),
         "translate_y": Float(0.0, -1.0, 1.0, clip=False, doc="StyleGAN3 only: shift the input in y"),
         "rotate": Float(0.0, -180.0, 180.0, unit="deg", clip=False, doc="StyleGAN3 only: rotate the input"),
+        "precision": Choice("auto", ("auto", "float32", "float16"),
+                            doc="auto: float16 on CUDA, float32 on the CPU (exact)"),
+        "cuda_graphs": Bool(True, doc="on CUDA, replay the synthesis as one captured graph (much faster)"),
     }
+
+    def reset(self) -> None:
+        self._runner = SynthesisRunner()
 
     def animating(self, params: dict[str, Any]) -> bool:
         return bool(params["noise"] and params["noise_anim"])
@@ -50,11 +57,11 @@ class Generate(Node):
             model.set_transform(params["translate_x"], params["translate_y"], params["rotate"])
         mode = params["noise_mode"] if params["noise"] else "none"
         seed = params["noise_seed"] + (ctx.frame if params["noise_anim"] else 0)
-        with torch.inference_mode():
-            out = model.synthesis(
-                w, noise_mode=mode, noise_scale=params["noise_strength"], noise_seed=seed,
-                layer_noise_scale=edits.noise or None, layer_edits=edits.edits or None, capture=edits.view,
-            )
+        self._runner.use_graphs = params["cuda_graphs"]
+        out = self._runner(
+            model, w, params["precision"], noise_mode=mode, noise_scale=params["noise_strength"], noise_seed=seed,
+            layer_noise_scale=edits.noise or None, layer_edits=edits.edits or None, capture=edits.view,
+        )
         if edits.view is None:
             return {"image": out}
         _, activation = out

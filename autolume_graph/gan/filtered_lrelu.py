@@ -18,6 +18,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+# On CUDA the literal form's few large kernels beat many small polyphase ones when launched eagerly;
+# benchmarks/bench_gpu.py compares both (also under CUDA graphs) and may flip this.
+CUDA_USES_LITERAL = True
+
 
 class _Upsample1d(torch.nn.Module):
     """Upsample one axis (2 = H, 3 = W) by `up` with filter f, then pad/crop as upfirdn2d does.
@@ -120,7 +124,7 @@ class FilteredLReLU(torch.nn.Module):
             torch.float32).cpu(), persistent=False)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        if x.is_cuda:
+        if x.is_cuda and CUDA_USES_LITERAL:
             return filtered_lrelu_reference(x, self.up_filter, self.down_filter, bias, *self.literal_args)
         c = x.shape[1]
         x = x + bias.view(1, -1, 1, 1)

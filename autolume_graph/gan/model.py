@@ -33,6 +33,7 @@ Contract for a family implementation (StyleGAN2 here, StyleGAN3 in `stylegan3.py
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,13 @@ class StyleGANModel(torch.nn.Module):
     def forward(self, z: torch.Tensor, psi: float = 1.0, noise_mode: str = "const") -> torch.Tensor:
         """z [B, z_dim] -> image [B, C, H, W], the common one-call path."""
         return self.synthesis(self.mapping(z, psi=psi), noise_mode=noise_mode)
+
+
+def exact_float32() -> contextlib.AbstractContextManager:
+    """cuDNN's default TF32 convolutions miss NVIDIA's float32 images by > 1e-3: keep full float32."""
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                       allow_tf32=False)
 
 
 def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:

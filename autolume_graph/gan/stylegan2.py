@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .layers import ACTIVATION_GAINS, FullyConnectedLayer, attr, bias_act, check_activation, tensor
 from .mapping import MappingNetwork
-from .model import NOISE_MODES, LayerInfo, StyleGANModel, load_weights
+from .model import NOISE_MODES, LayerInfo, StyleGANModel, exact_float32, load_weights
 from .safe_pickle import ModelFileError, ModuleRecord
 
 ARCHITECTURES = ("orig", "skip", "resnet")
@@ -361,10 +361,7 @@ class SynthesisNetwork(torch.nn.Module):
         ws = ws.to(torch.float32)
         x = img = None
         w_idx = 0
-        # cuDNN's default TF32 convolutions miss NVIDIA's float32 images by > 1e-3; keep full float32.
-        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled,
-                                        benchmark=torch.backends.cudnn.benchmark,
-                                        deterministic=torch.backends.cudnn.deterministic, allow_tf32=False):
+        with exact_float32():
             for block in self.blocks():
                 x, img = block(x, img, ws[:, w_idx:w_idx + block.num_conv + block.num_torgb], run,
                                self.channels_last)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .filtered_lrelu import FilteredLReLU
 from .layers import FullyConnectedLayer, attr
 from .mapping import MappingNetwork
-from .model import LayerInfo, StyleGANModel, load_weights
+from .model import LayerInfo, StyleGANModel, exact_float32, load_weights
 from .safe_pickle import ModelFileError, ModuleRecord
 
 INPUT_NAME = "input"
@@ -217,15 +217,16 @@ class SynthesisNetwork(torch.nn.Module):
         edits = layer_edits or {}
         captured = None
         ws = ws.to(torch.float32)
-        x = self.input(ws[:, 0])
-        for idx, name in enumerate([INPUT_NAME, *self.layer_names]):
-            if idx:
-                x = getattr(self, name)(x, ws[:, idx])
-            edit = edits.get(name)
-            if edit is not None:
-                x = edit(x)
-            if name == capture:
-                captured = x
+        with exact_float32():
+            x = self.input(ws[:, 0])
+            for idx, name in enumerate([INPUT_NAME, *self.layer_names]):
+                if idx:
+                    x = getattr(self, name)(x, ws[:, idx])
+                edit = edits.get(name)
+                if edit is not None:
+                    x = edit(x)
+                if name == capture:
+                    captured = x
         if self.output_scale != 1:
             x = x * self.output_scale
         x = x.contiguous()

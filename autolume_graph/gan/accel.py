@@ -1,0 +1,98 @@
+"""GPU fast path: the synthesis replayed from a captured CUDA graph, optionally in float16.
+
+Eager PyTorch spends most of a small network's frame launching kernels; a CUDA graph launches
+the whole synthesis at once. A graph bakes in everything but the input buffer, so one is captured
+per set of options (model, noise, edits, precision) and reused while they stay put. Options that
+change every frame (an animated noise strength, say) would recapture every frame, so while they
+are moving the synthesis runs eagerly and a graph is captured once they have settled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import torch
+
+SETTLE_SECONDS = 0.5
+MAX_GRAPHS = 4
+
+
+def precision_dtype(precision: str, device: torch.device | str) -> torch.dtype:
+    """`auto` is float16 on CUDA (the networks clamp activations for it) and float32 elsewhere."""
+    on_cuda = torch.device(device).type == "cuda"
+    if precision == "float16" or (precision == "auto" and on_cuda):
+        return torch.float16 if on_cuda else torch.float32
+    return torch.float32
+
+
+def _autocast(dtype: torch.dtype, device: torch.device) -> contextlib.AbstractContextManager:
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+class _Captured:
+    """One captured graph: a static input buffer in, a static image out."""
+
+    def __init__(self, run: Callable[[torch.Tensor], torch.Tensor], ws: torch.Tensor) -> None:
+        self.run = run  # keeps the model and edits alive, so the ids in this graph's key stay unique
+        self.ws = ws.clone()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):  # warm up cuDNN's algorithm choice outside the capture
+                run(self.ws)
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.out = run(self.ws)
+
+    def __call__(self, ws: torch.Tensor) -> torch.Tensor:
+        self.ws.copy_(ws)
+        self.graph.replay()
+        return self.out
+
+
+class SynthesisRunner:
+    """Runs `model.synthesis` in the chosen precision, through CUDA graphs where that is possible."""
+
+    def __init__(self, use_graphs: bool = True) -> None:
+        self.use_graphs = use_graphs
+        self._graphs: OrderedDict[Hashable, _Captured] = OrderedDict()
+        self._last_key: Hashable = None
+        self._key_changed_at = float("-inf")
+        self.captures = 0
+
+    def __call__(self, model: Any, ws: torch.Tensor, precision: str = "auto", **options: Any) -> Any:
+        device = ws.device
+        dtype = precision_dtype(precision, device)
+
+        def run(w: torch.Tensor) -> Any:
+            with torch.inference_mode(), _autocast(dtype, device):
+                out = model.synthesis(w, **options)
+            return out.float() if torch.is_tensor(out) else tuple(o.float() for o in out)
+
+        graphable = (self.use_graphs and device.type == "cuda" and options.get("capture") is None
+                     and options.get("noise_mode", "const") != "random")
+        if not graphable:
+            return run(ws)
+        key = (id(model), tuple(ws.shape), dtype, options.get("noise_mode"), options.get("noise_scale"),
+               tuple(sorted((options.get("layer_noise_scale") or {}).items())),
+               tuple((k, id(v)) for k, v in sorted((options.get("layer_edits") or {}).items())))
+        now = time.perf_counter()
+        if key != self._last_key:
+            self._last_key, self._key_changed_at = key, now
+        captured = self._graphs.get(key)
+        if captured is None:
+            if now - self._key_changed_at < SETTLE_SECONDS and self._graphs:
+                return run(ws)  # options are moving: stay eager until they settle
+            captured = self._graphs[key] = _Captured(run, ws)
+            self.captures += 1
+            while len(self._graphs) > MAX_GRAPHS:
+                self._graphs.popitem(last=False)
+        self._graphs.move_to_end(key)
+        return captured(ws)

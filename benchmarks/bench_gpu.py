@@ -1,0 +1,191 @@
+"""GPU figures in one run: StyleGAN2 and StyleGAN3-T at 256/512/1024 px, eager vs CUDA graphs, float32
+vs float16, with and without readback to host memory; accuracy of each fast path; the end-to-end
+default graph; memory over 10,000 frames. Run by benchmarks/gpu.sh on a CUDA machine.
+
+    python benchmarks/bench_gpu.py [--seconds 2] [--sizes 256 512 1024] [--soak-frames 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autolume_graph.gan import filtered_lrelu
+from autolume_graph.gan.accel import SynthesisRunner
+from autolume_graph.gan.default_model import make_random_model
+from autolume_graph.gan.safe_format import save_model
+from autolume_graph.gan.sg3_config import random_record
+from autolume_graph.gan.stylegan2 import make_settings
+from autolume_graph.gan.stylegan3 import build_from_record
+from autolume_graph.outputs.frames import FrameConverter
+
+
+def build(family: str, size: int) -> torch.nn.Module:
+    if family == "stylegan2":
+        return make_random_model(make_settings(size), seed=size)
+    return build_from_record(random_record(size, "T", seed=size))
+
+
+DEVICE = "cuda"
+
+
+def sync() -> None:
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def ws_bank(model: torch.nn.Module, n: int = 64) -> list[torch.Tensor]:
+    with torch.inference_mode():
+        z = torch.randn(n, model.z_dim, generator=torch.Generator().manual_seed(0)).to(DEVICE)
+        return [model.mapping(z[i:i + 1], psi=0.7) for i in range(n)]
+
+
+def fps(model, bank, precision: str, graphs: bool, readback: str, seconds: float) -> float:
+    """Frames per second of synthesis (+ readback: none | serial (wait each frame) | pipelined)."""
+    runner = SynthesisRunner(use_graphs=graphs)
+    converter = FrameConverter()
+    for w in bank[:3]:
+        runner(model, w, precision)
+    sync()
+    frames, pending = 0, None
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        image = runner(model, bank[frames % len(bank)], precision)
+        if readback == "serial":
+            converter.convert(image).wait()
+        elif readback == "pipelined":
+            if pending is not None:
+                pending.wait()
+            pending = converter.convert(image)
+        frames += 1
+    if pending is not None:
+        pending.wait()
+    sync()
+    return frames / (time.perf_counter() - start)
+
+
+def accuracy(model, w: torch.Tensor, precision: str, graphs: bool, reference: torch.Tensor) -> str:
+    runner = SynthesisRunner(use_graphs=graphs)
+    runner(model, w, precision)
+    out = runner(model, w, precision)  # the second call replays the captured graph
+    diff = (out.float().cpu() - reference).abs().max().item()
+    to8 = lambda x: (x * 127.5 + 128).clamp(0, 255).to(torch.uint8)  # noqa: E731
+    same = (to8(out.float().cpu()) == to8(reference)).float().mean().item()
+    return f"max|diff| {diff:.2e}, uint8 equal {100 * same:.2f}%"
+
+
+def table(sizes: list[int], seconds: float) -> dict[tuple[str, int], torch.nn.Module]:
+    models = {}
+    print(f"{'model':<22}{'variant':<34}{'no readback':>12}{'serial rb':>11}{'pipelined':>11}"
+          "   accuracy vs CPU float32")
+    for family in ("stylegan2", "stylegan3"):
+        for size in sizes:
+            model = build(family, size)
+            bank_cpu = None
+            if size == sizes[0]:
+                with torch.inference_mode():
+                    bank_cpu = model.mapping(torch.randn(1, model.z_dim, generator=torch.Generator().manual_seed(1)))
+                    reference = model.synthesis(bank_cpu)
+            model = model.to(DEVICE)
+            bank = ws_bank(model)
+            variants = [("eager float32", "float32", False), ("graphs float32", "float32", True),
+                        ("graphs float16", "float16", True)]
+            if family == "stylegan3":
+                variants += [("graphs float16, polyphase lrelu", "float16", True)]
+            for label, precision, graphs in variants:
+                filtered_lrelu.CUDA_USES_LITERAL = "polyphase" not in label
+                try:
+                    rates = [fps(model, bank, precision, graphs, rb, seconds) for rb in ("none", "serial", "pipelined")]
+                    acc = "" if bank_cpu is None else accuracy(model, bank_cpu.to(DEVICE), precision, graphs, reference)
+                    row = "".join(f"{r:11.1f} " for r in rates)
+                    print(f"{family + f' {size}px':<22}{label:<34}{row}  {acc}", flush=True)
+                except Exception as exc:  # one failing variant must not cost the rest of the run
+                    print(f"{family + f' {size}px':<22}{label:<34} FAILED: {type(exc).__name__}: {exc}", flush=True)
+            filtered_lrelu.CUDA_USES_LITERAL = True
+            models[(family, size)] = model
+    return models
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def end_to_end(models: dict, soak_frames: int) -> None:
+    try:
+        from autolume_graph.graphs.shipped import build_default
+
+        from autolume_graph.bench import print_report, run_bench
+        from autolume_graph.outputs.frames import FrameConverter as Converter
+        from autolume_graph.runtime import Runtime
+    except ImportError as exc:
+        print(f"end-to-end skipped: {exc}")
+        return
+    folder = Path(tempfile.mkdtemp())
+    for (family, size), model in models.items():
+        if family != "stylegan2" or size < min(512, max(s for _, s in models)):
+            continue
+        path = save_model(model.cpu(), folder / f"sg2_{size}.safetensors")
+        print_report(run_bench(str(path), frames=300, device=DEVICE), as_json=False)
+        model.to(DEVICE)
+    path = folder / f"sg2_{min(512, max(s for _, s in models))}.safetensors"
+    if not path.exists() or soak_frames <= 0:
+        return
+    graph = build_default()
+    graph.node("model").set_value("path", str(path))
+    runtime = Runtime(graph, fps=0, device=DEVICE)
+    for node in graph.nodes.values():
+        node.prepare(DEVICE)
+    converter = Converter()
+    marks = {}
+    start = time.perf_counter()
+    for i in range(soak_frames):
+        snap = runtime.step()
+        image = next(iter(snap.published.values()), None)
+        if image is not None:
+            converter.convert(image).wait()
+        if i in (min(500, soak_frames // 2), soak_frames - 1):
+            sync()
+            cuda = DEVICE == "cuda"
+            marks[i] = (rss_mb(), torch.cuda.memory_allocated() / 2**20 if cuda else 0.0,
+                        torch.cuda.memory_reserved() / 2**20 if cuda else 0.0)
+    elapsed = time.perf_counter() - start
+    (r0, a0, v0), (r1, a1, v1) = (marks[k] for k in sorted(marks))
+    print(f"soak: default graph, StyleGAN2 512 px, {soak_frames} frames in {elapsed:.1f} s "
+          f"({soak_frames / elapsed:.0f} fps incl. readback): RSS {r0:.0f} -> {r1:.0f} MB "
+          f"({100 * (r1 / r0 - 1):+.2f}%), CUDA allocated {a0:.0f} -> {a1:.0f} MB, reserved {v0:.0f} -> {v1:.0f} MB")
+    errors = {n.name: n.error for n in graph.nodes.values() if n.error}
+    if errors:
+        print(f"node errors: {errors}")
+    runtime.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=2.0, help="measuring time per figure")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    ap.add_argument("--soak-frames", type=int, default=10000)
+    ap.add_argument("--dry-run", action="store_true", help="check the script on the CPU at tiny sizes")
+    args = ap.parse_args()
+    global DEVICE
+    if args.dry_run:
+        DEVICE = "cpu"
+    torch.backends.cudnn.benchmark = True
+    name = torch.cuda.get_device_name() if DEVICE == "cuda" else "CPU dry run"
+    print(f"{name}, torch {torch.__version__}, CPU threads {torch.get_num_threads()}, "
+          f"pid {os.getpid()}; frames per second (batch 1, random weights)")
+    models = table(args.sizes, args.seconds)
+    end_to_end(models, args.soak_frames)
+
+
+if __name__ == "__main__":
+    np.random.seed(0)
+    main()
