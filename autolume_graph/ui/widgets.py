@@ -1,0 +1,205 @@
+"""Parameter widgets drawn from the declarations; changes become SetParam commands.
+
+Each UI frame the widgets of visible nodes are refreshed from `node.values`, so values set
+elsewhere (OSC, undo, a preset) show up, except on a widget being dragged or whose own change
+has not landed yet. Right-click a widget for its OSC binding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import dearpygui.dearpygui as dpg
+
+from autolume_graph.commands import SetBinding, SetParam
+from autolume_graph.params import Binding, Param, ParamType
+from autolume_graph.ui.dialogs import open_file
+from autolume_graph.ui.pending import Pending, reason
+from autolume_graph.ui.view import NodeView
+
+Item = int | str
+ERROR_COLOR = (255, 90, 90, 255)
+SLIDER_SPAN_MAX = 100000  # wider integer ranges (seeds) get a drag widget instead of a slider
+
+ParamKey = tuple[str, str]
+OnChange = Callable[[Item, Any, ParamKey], None]
+
+
+def _number_format(param: Param, spec: str) -> str:
+    return f"{spec} {param.unit.replace('%', '%%')}" if param.unit else spec
+
+
+def make_widget(name: str, param: Param, value: Any, on_change: OnChange, key: ParamKey, width: int) -> Item:
+    """The widget of one parameter (inside the current container); returns the item holding its value."""
+    common: dict[str, Any] = {"label": name, "callback": on_change, "user_data": key}
+    ranged = param.min is not None and param.max is not None
+    if param.type is ParamType.FLOAT:
+        fmt = _number_format(param, "%.3f")
+        if ranged:
+            return dpg.add_slider_float(default_value=value, min_value=param.min, max_value=param.max,
+                                        width=width, format=fmt, **common)
+        return dpg.add_drag_float(default_value=value, speed=0.01, width=width, format=fmt, **common)
+    if param.type is ParamType.INT:
+        fmt = _number_format(param, "%d")
+        if ranged and param.max - param.min <= SLIDER_SPAN_MAX:
+            return dpg.add_slider_int(default_value=value, min_value=int(param.min), max_value=int(param.max),
+                                      width=width, format=fmt, **common)
+        return dpg.add_drag_int(default_value=value, width=width, format=fmt,
+                                min_value=int(param.min or 0), max_value=int(param.max or 0), **common)
+    if param.type is ParamType.BOOL:
+        return dpg.add_checkbox(default_value=bool(value), **common)
+    if param.type is ParamType.TRIGGER:
+        return dpg.add_button(label=name, callback=lambda s, a, u: on_change(s, True, u), user_data=key)
+    if param.type is ParamType.CHOICE:
+        return dpg.add_combo(items=list(param.choices), default_value=value, width=width, **common)
+    if param.type is ParamType.STRING:
+        return dpg.add_input_text(default_value=value, width=width, on_enter=True, **common)
+    if param.type is ParamType.PATH:
+        with dpg.group(horizontal=True):
+            text = dpg.add_input_text(default_value=value, width=width - 30, on_enter=True, **common)
+
+            def chosen(path: str) -> None:
+                dpg.set_value(text, path)
+                on_change(text, path, key)
+
+            dpg.add_button(label="...", callback=lambda: open_file(chosen, param.file_kind, dpg.get_value(text)))
+        return text
+    raise ValueError(f"no widget for {param.type.value} parameters")
+
+
+def _same(shown: Any, value: Any) -> bool:
+    """Sliders hold float32: a difference below that precision is no change."""
+    if isinstance(shown, float) and isinstance(value, float):
+        return abs(shown - value) <= 1e-6 * max(1.0, abs(value))
+    return shown == value
+
+
+def has_widget(param: Param) -> bool:
+    """DATA parameters have node-specific editors instead of a widget."""
+    return param.type is not ParamType.DATA
+
+
+@dataclass
+class ParamSlot:
+    node_id: str
+    name: str
+    param: Param
+    widget: Item
+
+
+class OscPopup:
+    """The OSC binding of one parameter: Use OSC, address and mapping; a refused mapping shows why."""
+
+    def __init__(self, pending: Pending) -> None:
+        self.pending = pending
+        self.target: ParamKey | None = None
+        with dpg.window(label="OSC binding", show=False, autosize=True, no_collapse=True) as self.window:
+            self.title = dpg.add_text("")
+            self.enabled = dpg.add_checkbox(label="Use OSC")
+            self.address = dpg.add_input_text(label="address", width=220)
+            self.mapping = dpg.add_input_text(label="mapping (in x)", width=220, on_enter=True,
+                                              callback=lambda: self.apply())
+            with dpg.group(horizontal=True):
+                dpg.add_button(label="Apply", callback=lambda: self.apply())
+                dpg.add_button(label="Close", callback=lambda: dpg.hide_item(self.window))
+            self.error = dpg.add_text("", color=ERROR_COLOR, wrap=300)
+
+    def open(self, node: NodeView, name: str) -> None:
+        binding = node.node.binding(name)
+        self.target = (node.id, name)
+        dpg.set_value(self.title, f"{node.name}.{name}")
+        dpg.set_value(self.enabled, binding.enabled)
+        dpg.set_value(self.address, binding.address)
+        dpg.set_value(self.mapping, binding.mapping)
+        dpg.set_value(self.error, "")
+        dpg.set_item_pos(self.window, dpg.get_mouse_pos(local=False))
+        dpg.show_item(self.window)
+        dpg.focus_item(self.window)
+
+    def apply(self) -> None:
+        if self.target is None:
+            return
+        node_id, name = self.target
+        binding = Binding(bool(dpg.get_value(self.enabled)), dpg.get_value(self.address).strip(),
+                          dpg.get_value(self.mapping).strip() or "x")
+        self.pending.submit(SetBinding(node_id, name, binding),
+                            on_result=lambda _: dpg.set_value(self.error, ""),
+                            on_error=self._refused)
+
+    def _refused(self, exc: BaseException) -> None:
+        dpg.set_value(self.error, reason(exc))
+        self.pending.report(reason(exc))
+
+
+class ParamWidgets:
+    """Every parameter widget on the canvas: SetParam on change, refresh from values, OSC popup."""
+
+    def __init__(self, pending: Pending, width: int = 160) -> None:
+        """Call outside any container: it makes the root-level OSC popup and click handler."""
+        self.pending = pending
+        self.width = width
+        self.slots: dict[Item, ParamSlot] = {}
+        self.by_node: dict[str, dict[str, ParamSlot]] = {}
+        self.nodes: dict[str, NodeView] = {}
+        self._in_flight: dict[ParamKey, Future] = {}
+        self.popup = OscPopup(pending)
+        with dpg.item_handler_registry() as self._handlers:
+            dpg.add_item_clicked_handler(button=dpg.mvMouseButton_Right, callback=self._on_right_click)
+
+    def add(self, node: NodeView, name: str, param: Param) -> Item:
+        """Make the widget of `node`'s parameter `name` in the current container."""
+        widget = make_widget(name, param, node.node.values[name], self.on_change, (node.id, name), self.width)
+        if param.doc:
+            with dpg.tooltip(widget):
+                dpg.add_text(param.doc)
+        if param.osc_addressable:
+            dpg.bind_item_handler_registry(widget, self._handlers)
+        slot = ParamSlot(node.id, name, param, widget)
+        self.slots[widget] = slot
+        self.by_node.setdefault(node.id, {})[name] = slot
+        self.nodes[node.id] = node
+        return widget
+
+    def forget(self, node_id: str) -> None:
+        for slot in self.by_node.pop(node_id, {}).values():
+            self.slots.pop(slot.widget, None)
+        self.nodes.pop(node_id, None)
+
+    def set_wired(self, node_id: str, wired: set[str]) -> None:
+        """A wire drives these parameters: their widgets are disabled."""
+        for name, slot in self.by_node.get(node_id, {}).items():
+            (dpg.disable_item if name in wired else dpg.enable_item)(slot.widget)
+
+    def on_change(self, sender: Item, value: Any, key: ParamKey) -> None:
+        """A widget changed (the Dear PyGui callback): submit the new value."""
+        self._in_flight[key] = self.pending.submit(SetParam(key[0], key[1], value))
+
+    def refresh(self, node_id: str) -> None:
+        """Show the node's current values, leaving alone a widget in use or awaiting its own change."""
+        node = self.nodes.get(node_id)
+        if node is None:
+            return
+        for name, slot in self.by_node.get(node_id, {}).items():
+            future = self._in_flight.get((node_id, name))
+            if future is not None:
+                if not future.done():
+                    continue
+                del self._in_flight[(node_id, name)]
+            if slot.param.type is ParamType.TRIGGER or dpg.is_item_active(slot.widget):
+                continue
+            value = node.node.values.get(name)
+            if not _same(dpg.get_value(slot.widget), value):
+                dpg.set_value(slot.widget, value)
+
+    def update_node(self, node: NodeView) -> None:
+        """The node was renamed or moved: keep its latest view for the OSC popup's default address."""
+        if node.id in self.nodes:
+            self.nodes[node.id] = node
+
+    def _on_right_click(self, sender: Item, app_data: Any) -> None:
+        slot = self.slots.get(app_data[1]) if isinstance(app_data, (list, tuple)) else None
+        if slot is not None and slot.node_id in self.nodes:
+            self.popup.open(self.nodes[slot.node_id], slot.name)

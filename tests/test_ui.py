@@ -1,0 +1,276 @@
+"""The Dear PyGui editor, under a private Xvfb: drawing, links, widgets, OSC, screenshot."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+dpg = pytest.importorskip("dearpygui.dearpygui")
+
+from pythonosc.udp_client import SimpleUDPClient  # noqa: E402
+
+from autolume_graph.graph import Edge, Graph  # noqa: E402
+from autolume_graph.registry import default_registry  # noqa: E402
+from autolume_graph.runtime import Runtime  # noqa: E402
+from autolume_graph.session import Session  # noqa: E402
+from autolume_graph.ui.app import Editor  # noqa: E402
+from tests.ui_support import TestPattern, xvfb_display  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_GRAPH = REPO / "graphs" / "default.agraph"
+ARTIFACT = REPO / "artifacts" / "ui-editor.png"
+MODEL_WAIT_S = 15.0  # the first load of the default model builds it; then it is cached
+
+
+@pytest.fixture(scope="module", autouse=True)
+def display() -> Iterator[str]:
+    with xvfb_display() as name:
+        yield name
+
+
+def small_graph() -> Graph:
+    """lfo -> math.a (a wire into a parameter), pattern -> preview, and a spare constant."""
+    registry = default_registry()
+    graph = Graph()
+    lfo = graph.add_node(registry.create("LFO"), name="lfo")
+    math = graph.add_node(registry.create("Math"), name="math")
+    graph.add_node(registry.create("Constant"), name="constant")
+    pattern = graph.add_node(TestPattern(), name="pattern")
+    preview = graph.add_node(registry.create("Preview"), name="preview")
+    graph.add_edge(Edge(lfo.id, "value", math.id, "a"))
+    graph.add_edge(Edge(pattern.id, "image", preview.id, "image"))
+    return graph
+
+
+@pytest.fixture(scope="module")
+def editor_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Session, Editor]]:
+    """One editor for the module: Dear PyGui 2.3 may crash on window events after a context is remade."""
+    folder = tmp_path_factory.mktemp("ui")
+    session = Session(Runtime(Graph(), fps=30.0, fixed_step=True), osc_port=0, preset_dir=folder / "presets")
+    session.start_services()
+    editor = Editor(session, width=1400, height=900)
+    try:
+        yield session, editor
+    finally:
+        editor.close()
+        session.close()
+
+
+def show(session: Session, editor: Editor, graph: Graph) -> None:
+    """Swap `graph` in (as a preset switch does) and let the editor redraw."""
+    session.runtime.call(lambda rt: rt.swap_graph(graph))
+    settle(session, editor)
+
+
+@pytest.fixture
+def shown(editor_session: tuple[Session, Editor]) -> tuple[Session, Editor]:
+    show(*editor_session, small_graph())
+    return editor_session
+
+
+def settle(session: Session, editor: Editor, cycles: int = 4) -> None:
+    """Alternate runtime frames and UI frames so submitted work lands and the UI sees it."""
+    for _ in range(cycles):
+        editor.render()
+        session.runtime.step()
+    editor.render()
+
+
+def node_id(session: Session, name: str) -> str:
+    return session.runtime.graph.node(name).id
+
+
+def drawn_edges(editor: Editor) -> set[tuple[str, str, str, str]]:
+    """Edges as the canvas draws them, read back from Dear PyGui's link items."""
+    pins = editor.canvas.pins
+    found = set()
+    for link in editor.canvas.links:
+        config = dpg.get_item_configuration(link)
+        src, dst = pins[config["attr_1"]], pins[config["attr_2"]]
+        found.add((src[0], src[1], dst[0], dst[1]))
+    return found
+
+
+def test_one_editor_node_per_graph_node_with_pins_and_links(shown: tuple[Session, Editor]) -> None:
+    session, editor = shown
+    graph = session.runtime.graph
+    canvas = editor.canvas
+    assert set(canvas.items) == set(graph.nodes)
+    for node in graph.nodes.values():
+        assert dpg.get_item_label(canvas.items[node.id]) == f"{node.name} [{node.type_name}]"
+        for port in node.inputs:
+            assert dpg.get_item_configuration(canvas.pin_of[(node.id, port, False)])["attribute_type"] \
+                == dpg.mvNode_Attr_Input
+        for port in node.outputs:
+            assert dpg.get_item_configuration(canvas.pin_of[(node.id, port, True)])["attribute_type"] \
+                == dpg.mvNode_Attr_Output
+        assert {name for (nid, name, out) in canvas.pin_of if nid == node.id and not out} \
+            == set(node.inputs) | set(node.params)
+    assert drawn_edges(editor) == {(e.src, e.src_port, e.dst, e.dst_port) for e in graph.edges}
+    math = node_id(session, "math")
+    assert not dpg.is_item_enabled(editor.widgets.by_node[math]["a"].widget)  # a wire drives it
+    assert dpg.is_item_enabled(editor.widgets.by_node[math]["b"].widget)
+
+
+def test_link_through_the_editor_reaches_the_graph_and_a_bad_one_is_refused(shown: tuple[Session, Editor]) -> None:
+    session, editor = shown
+    canvas, graph = editor.canvas, session.runtime.graph
+    constant, math, pattern = (node_id(session, n) for n in ("constant", "math", "pattern"))
+    good = Edge(constant, "value", math, "b")
+
+    canvas.on_link(canvas.editor, (canvas.pin_of[(constant, "value", True)], canvas.pin_of[(math, "b", False)]))
+    settle(session, editor)
+    assert good in graph.edges
+    assert (constant, "value", math, "b") in drawn_edges(editor)
+
+    before = len(canvas.links)
+    canvas.on_link(canvas.editor, (canvas.pin_of[(pattern, "image", True)], canvas.pin_of[(math, "b", False)]))
+    settle(session, editor)
+    assert all(e.src != pattern or e.dst != math for e in graph.edges)
+    assert len(canvas.links) == before
+    assert "cannot connect pattern.image (image) to math.b (float)" in dpg.get_value(editor.status)
+
+    link = next(item for item, edge in canvas.links.items() if edge == good)
+    canvas.on_delink(canvas.editor, link)
+    settle(session, editor)
+    assert good not in graph.edges
+    assert (constant, "value", math, "b") not in drawn_edges(editor)
+
+
+def change_widget(widget: int | str, value: object) -> None:
+    """What Dear PyGui does when the user moves a widget: the value changes, then its callback runs."""
+    dpg.set_value(widget, value)
+    dpg.get_item_callback(widget)(widget, value, dpg.get_item_user_data(widget))
+
+
+def test_widgets_change_engine_parameters(shown: tuple[Session, Editor]) -> None:
+    session, editor = shown
+    math = session.runtime.graph.node("math")
+    slots = editor.widgets.by_node[math.id]
+    change_widget(slots["b"].widget, 0.75)
+    change_widget(slots["op"].widget, "multiply")
+    session.runtime.step()
+    assert math.values["b"] == pytest.approx(0.75)
+    assert math.values["op"] == "multiply"
+    settle(session, editor)
+    assert dpg.get_value(slots["b"].widget) == pytest.approx(0.75)
+
+    editor.canvas.undo()
+    settle(session, editor)
+    assert math.values["op"] == "add"
+    assert dpg.get_value(slots["op"].widget) == "add"
+
+
+def test_osc_message_moves_the_widget(shown: tuple[Session, Editor]) -> None:
+    session, editor = shown
+    widget = editor.widgets.by_node[node_id(session, "math")]["b"].widget
+    host, port = session.osc_server.address
+    SimpleUDPClient(host, port).send_message("/math/b", 0.25)
+    deadline = time.monotonic() + 5
+    while dpg.get_value(widget) != pytest.approx(0.25) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        settle(session, editor, cycles=1)
+    assert dpg.get_value(widget) == pytest.approx(0.25)
+    assert session.runtime.graph.node("math").values["b"] == pytest.approx(0.25)
+
+
+def test_osc_popup_refuses_a_bad_mapping_with_its_reason(shown: tuple[Session, Editor]) -> None:
+    session, editor = shown
+    math = session.runtime.graph.node("math")
+    popup = editor.widgets.popup
+    popup.open(editor.canvas.view.nodes[math.id], "b")
+    assert dpg.get_value(popup.address) == "/math/b"
+    dpg.set_value(popup.mapping, "x +")
+    popup.apply()
+    settle(session, editor)
+    assert "mapping 'x +'" in dpg.get_value(popup.error)
+    assert "b" not in math.bindings
+
+    dpg.set_value(popup.address, "/fader/1")
+    dpg.set_value(popup.mapping, "x * 2")
+    popup.apply()
+    settle(session, editor)
+    assert dpg.get_value(popup.error) == ""
+    assert math.bindings["b"].address == "/fader/1" and math.bindings["b"].mapping == "x * 2"
+    dpg.hide_item(popup.window)
+
+
+def test_add_duplicate_rename_delete_and_undo(shown: tuple[Session, Editor]) -> None:
+    session, editor = shown
+    canvas, graph = editor.canvas, session.runtime.graph
+    canvas.add_node("Constant", (500, 400))
+    settle(session, editor)
+    added = next(n for n in graph.nodes.values() if n.name == "constant1")
+    assert added.ui["pos"] == [500, 400]
+    assert dpg.get_item_label(canvas.items[added.id]) == "constant1 [Constant]"
+
+    dpg.set_value(editor.widgets.by_node[added.id]["value"].widget, 0.0)
+    canvas.rename_selected("nothing-selected")
+    settle(session, editor)
+    assert "select one node" in dpg.get_value(editor.status)
+
+    canvas.undo()
+    settle(session, editor)
+    assert added.id not in graph.nodes and added.id not in canvas.items
+    canvas.redo()
+    settle(session, editor)
+    assert added.id in graph.nodes and added.id in canvas.items
+
+
+def test_node_error_shows_in_its_header(editor_session: tuple[Session, Editor]) -> None:
+    session, editor = editor_session
+    graph = small_graph()
+    gen = graph.add_node(default_registry().create("Generate"), name="gen")
+    preview = graph.add_node(default_registry().create("Preview"), name="preview2")
+    graph.add_edge(Edge(gen.id, "image", preview.id, "image"))
+    show(session, editor, graph)
+    status, error = editor.canvas.header[gen.id]
+    assert dpg.get_value(error).endswith("connect a model and w")
+    assert dpg.is_item_shown(error)
+    assert dpg.get_value(status).strip().endswith("ms")
+
+
+def screenshot_graph() -> tuple[Graph, float]:
+    """The shipped default graph when there is one (it may need to load a model), else the test graph."""
+    if DEFAULT_GRAPH.exists():
+        from autolume_graph.serialize import load_graph
+
+        return load_graph(DEFAULT_GRAPH), MODEL_WAIT_S
+    return small_graph(), 5.0
+
+
+def test_screenshot_shows_the_editor_and_the_output(editor_session: tuple[Session, Editor]) -> None:
+    session, editor = editor_session
+    graph, wait_s = screenshot_graph()
+    earlier = dict(session.runtime.snapshot.published)  # a swap keeps the last graph's images
+
+    def new_image() -> bool:
+        return any(image is not earlier.get(name) for name, image in session.runtime.snapshot.published.items())
+
+    show(session, editor, graph)
+    deadline = time.monotonic() + wait_s
+    while not new_image() and time.monotonic() < deadline:
+        settle(session, editor, cycles=1)
+        time.sleep(0.02)
+    if not new_image():  # the default graph's model did not come in time
+        show(session, editor, small_graph())
+        assert new_image()
+    settle(session, editor, cycles=10)
+    pixels = editor.capture()
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    from PIL import Image
+
+    Image.fromarray((pixels[..., :3] * 255).round().astype(np.uint8)).save(ARTIFACT)
+
+    assert pixels.shape[:2] == (dpg.get_viewport_client_height(), dpg.get_viewport_client_width())
+    assert pixels[..., :3].std() > 0.05
+    assert editor.output.image is not None
+    (x0, y0), (x1, y1) = dpg.get_item_rect_min(editor.output.image), dpg.get_item_rect_max(editor.output.image)
+    region = pixels[int(y0):int(y1), int(x0):int(x1), :3]
+    assert region.size > 0 and region.std() > 0.05
+    titles = {dpg.get_item_label(item) for item in editor.canvas.items.values()}
+    assert {f"{n.name} [{n.type_name}]" for n in session.runtime.graph.nodes.values()} == titles
