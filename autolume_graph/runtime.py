@@ -72,6 +72,7 @@ class Runtime:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._fps_ema = 0.0
+        self._last_step: float | None = None
 
     # --- submissions from other threads ------------------------------------------------
     def submit(self, work: Command | Callable[[Runtime], Any]) -> Future:
@@ -132,25 +133,27 @@ class Runtime:
         published: dict[str, Any] = {}
         ctx.services = {**self.services, "publish": published}
         self.last_report = self.scheduler.run_frame(ctx)
-        frame_ms = (time.perf_counter() - start) * 1000.0
+        now = time.perf_counter()
+        frame_ms = (now - start) * 1000.0
+        if self._last_step is not None and now > self._last_step:
+            rate = 1.0 / (now - self._last_step)
+            self._fps_ema = rate if self._fps_ema == 0 else 0.9 * self._fps_ema + 0.1 * rate
+        self._last_step = now
         nodes = {
             n.id: NodeStat(n.name, n.type_name, n.cook_ms, n.error, n.status) for n in self.graph.nodes.values()
         }
-        merged = dict(self.snapshot.published)
+        # a sink's last image stays up until it publishes again (never blank), but only while it exists
+        names = {n.name for n in self.graph.nodes.values()}
+        merged = {k: v for k, v in self.snapshot.published.items() if k in names}
         merged.update(published)
         self.snapshot = Snapshot(self.clock.frame, self.clock.time, self._fps_ema, frame_ms, nodes, merged)
         return self.snapshot
 
     def _loop(self) -> None:
         next_deadline = time.perf_counter()
-        last = None
         while not self._stop.is_set():
             self.step()
             now = time.perf_counter()
-            if last is not None and now > last:
-                inst = 1.0 / (now - last)
-                self._fps_ema = inst if self._fps_ema == 0 else 0.9 * self._fps_ema + 0.1 * inst
-            last = now
             if self.target_fps > 0:
                 next_deadline = max(next_deadline + 1.0 / self.target_fps, now - 0.5 / self.target_fps)
                 delay = next_deadline - time.perf_counter()

@@ -140,6 +140,10 @@ class ModelMix(Node):
             self._groups = (a, mode, blocks, groups)
         return self._groups[2], self._groups[3]
 
+    def mix_keys(self) -> list[str]:
+        """The keys `mix` takes in the current mode (resolutions or layers of A), once A is known."""
+        return list(self._groups[3]) if self._groups is not None else []
+
     def _choices(self, a: StyleGANModel, params: dict[str, Any]) -> tuple[dict[str, float], frozenset[str]]:
         """`mix` as {block or layer: t}, and the blocks its "X"s drop (the first and all above)."""
         entries = params["mix"] or {}

@@ -17,7 +17,6 @@ from autolume_graph.ui.pending import Pending
 from autolume_graph.ui.view import NodeView
 
 Refresh = Callable[[NodeStat | None], None]
-MIX_SOURCES = ("A", "B", "X")
 
 
 def _summary(entry: Any) -> str:
@@ -30,57 +29,84 @@ def _summary(entry: Any) -> str:
 
 
 def keyframe_list(node: NodeView, pending: Pending, param: str = "keyframes") -> Refresh | None:
-    """The keyframes of a KeyframeLoop: one line each, select and Remove."""
+    """The keyframes of a KeyframeLoop: one line each; add a seed keyframe, remove the selected one."""
     if param not in node.node.params:
         return None
     listbox = dpg.add_listbox([], num_items=4, width=220, label=param)
+    seed = dpg.add_input_int(label="seed", default_value=0, width=120)
+    project = dpg.add_checkbox(label="project", default_value=True)
     shown: list[Any] = [None]
 
+    def entries() -> list[Any]:
+        return list(node.node.values.get(param) or [])
+
+    def add() -> None:
+        pending.submit(SetParam(node.id, param, [*entries(), {"seed": dpg.get_value(seed),
+                                                              "project": dpg.get_value(project)}]))
+
     def remove() -> None:
-        entries = list(node.node.values.get(param) or [])
         items = dpg.get_item_configuration(listbox)["items"]
         label = dpg.get_value(listbox)
         if label in items:
-            del entries[items.index(label)]
-            pending.submit(SetParam(node.id, param, entries))
+            kept = entries()
+            del kept[items.index(label)]
+            pending.submit(SetParam(node.id, param, kept))
 
-    dpg.add_button(label="Remove keyframe", callback=remove)
+    with dpg.group(horizontal=True):
+        dpg.add_button(label="Add seed keyframe", callback=add)
+        dpg.add_button(label="Remove", callback=remove)
 
     def refresh(stat: NodeStat | None) -> None:
-        entries = node.node.values.get(param)
-        if entries is not shown[0]:
-            shown[0] = entries
-            dpg.configure_item(listbox, items=[f"{i}: {_summary(e)}" for i, e in enumerate(entries or [])])
+        value = node.node.values.get(param)
+        if value is not shown[0]:
+            shown[0] = value
+            dpg.configure_item(listbox, items=[f"{i}: {_summary(e)}" for i, e in enumerate(value or [])])
 
     return refresh
 
 
+MIX_CHOICES = {"-": None, "A": 0.0, "B": 1.0, "X": "X"}
+
+
 def mix_table(node: NodeView, pending: Pending, param: str = "mix") -> Refresh | None:
-    """ModelMix's per-layer source: A, B or X (removed) for each entry of a {layer: source} mapping."""
-    value = node.node.values.get(param)
-    if param not in node.node.params or not isinstance(value, dict):
+    """ModelMix's table: per resolution (or layer) take A, B, drop it (X), or leave it to the crossfade (-)."""
+    keys_of = getattr(node.node, "mix_keys", None)
+    if param not in node.node.params or keys_of is None:
         return None
+    table = dpg.add_table(header_row=True, width=260, policy=dpg.mvTable_SizingStretchProp)
+    dpg.add_table_column(label="layer", parent=table)
+    dpg.add_table_column(label="source", parent=table)
     radios: dict[str, int | str] = {}
-    with dpg.table(header_row=True, width=240, policy=dpg.mvTable_SizingStretchProp):
-        dpg.add_table_column(label="layer")
-        dpg.add_table_column(label="source")
-        for layer, source in value.items():
-            with dpg.table_row():
-                dpg.add_text(str(layer))
+    shown_keys: list[list[str]] = [[]]
 
-                def choose(sender: Any, choice: str, layer: str = layer) -> None:
-                    mix = dict(node.node.values.get(param) or {})
-                    mix[layer] = choice
-                    pending.submit(SetParam(node.id, param, mix))
+    def choose(sender: Any, label: str, key: str) -> None:
+        mix = dict(node.node.values.get(param) or {})
+        if MIX_CHOICES[label] is None:
+            mix.pop(key, None)
+        else:
+            mix[key] = MIX_CHOICES[label]
+        pending.submit(SetParam(node.id, param, mix))
 
-                radios[str(layer)] = dpg.add_radio_button(MIX_SOURCES, default_value=str(source), horizontal=True,
-                                                          callback=choose)
+    def label_of(value: Any) -> str:
+        return next((k for k, v in MIX_CHOICES.items() if v == value and v is not None), "-")
 
     def refresh(stat: NodeStat | None) -> None:
-        for layer, source in (node.node.values.get(param) or {}).items():
-            radio = radios.get(str(layer))
-            if radio is not None and dpg.get_value(radio) != source:
-                dpg.set_value(radio, source)
+        keys = keys_of()
+        if keys != shown_keys[0]:  # A (or the mode) changed: rebuild the rows
+            shown_keys[0] = keys
+            for row in dpg.get_item_children(table, 1) or []:
+                dpg.delete_item(row)
+            radios.clear()
+            for key in keys:
+                with dpg.table_row(parent=table):
+                    dpg.add_text(key)
+                    radios[key] = dpg.add_radio_button(list(MIX_CHOICES), horizontal=True, default_value="-",
+                                                       callback=choose, user_data=key)
+        mix = node.node.values.get(param) or {}
+        for key, radio in radios.items():
+            label = label_of(mix.get(key))
+            if dpg.get_value(radio) != label:
+                dpg.set_value(radio, label)
 
     return refresh
 
@@ -90,7 +116,7 @@ def layer_markers(node: NodeView, pending: Pending) -> Refresh | None:
     text = dpg.add_text("", wrap=260)
 
     def refresh(stat: NodeStat | None) -> None:
-        lines = [part.strip() for part in (stat.status if stat else "").split(";") if part.strip()]
+        lines = [part.strip() for part in (stat.status if stat else "").split("|") if part.strip()]
         dpg.set_value(text, "\n".join(lines))
 
     return refresh
