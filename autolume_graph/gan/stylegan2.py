@@ -160,8 +160,7 @@ class SynthesisLayer(torch.nn.Module):
                     noise = torch.randn(shape, generator=run.generator, device=x.device, dtype=x.dtype)
                 else:
                     noise = self.noise_const
-                noise = noise * self.noise_strength
-                x = x + (noise if scale == 1 else noise * scale)
+                x = x + noise * (self.noise_strength if scale == 1 else self.noise_strength * scale)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias, self.activation, self.act_gain * gain, clamp)
 
