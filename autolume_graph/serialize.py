@@ -25,6 +25,11 @@ FORMAT = "autolume-graph"
 SCHEMA = 2
 EXT_ARRAY = 1
 MAX_FILE_BYTES = 512 * 1024 * 1024
+# Far beyond any show, and small enough that checking every edge for cycles stays within seconds.
+MAX_NODES = 1000
+MAX_EDGES = 2000
+# The settings a session reads, with their types: a value of another type is dropped, not trusted.
+SETTING_TYPES: dict[str, type] = {"osc_host": str, "osc_port": int, "preset_dir": str}
 
 
 class GraphFileError(ValueError):
@@ -122,6 +127,18 @@ def _build_node(entry: dict[str, Any], registry: Registry) -> Node:
     return node
 
 
+def _settings(raw: Any) -> dict[str, Any]:
+    """The file's settings, keeping only known ones of the right type (a session trusts these)."""
+    settings = {}
+    for key, value in dict(raw or {}).items():
+        kind = SETTING_TYPES.get(key)
+        if kind is None or type(value) is not kind:
+            log.warning("dropping graph setting %r = %r", key, value)
+            continue
+        settings[key] = value
+    return settings
+
+
 def graph_from_dict(data: Any, registry: Registry | None = None, source: str = "graph") -> Graph:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise GraphFileError(f"{source}: not an autolume-graph file")
@@ -136,6 +153,8 @@ def graph_from_dict(data: Any, registry: Registry | None = None, source: str = "
     registry = registry or default_registry()
     graph = Graph()
     try:
+        if len(data["nodes"]) > MAX_NODES or len(data["edges"]) > MAX_EDGES:
+            raise ValueError(f"more than {MAX_NODES} nodes or {MAX_EDGES} edges")
         for node_id, entry in data["nodes"].items():
             node = _build_node(entry, registry)
             graph.add_node(node, str(node_id), entry.get("name") or None)
@@ -143,7 +162,7 @@ def graph_from_dict(data: Any, registry: Registry | None = None, source: str = "
         for e in data["edges"]:
             edge = Edge(str(e["src"]), str(e["src_port"]), str(e["dst"]), str(e["dst_port"]))
             graph.add_edge(edge)
-        graph.settings = dict(data.get("settings") or {})
+        graph.settings = _settings(data.get("settings"))
     except Exception as exc:
         raise GraphFileError(f"{source}: invalid graph ({type(exc).__name__}: {exc})") from None
     return graph

@@ -25,12 +25,14 @@ class ModelLoader(Node):
     def reset(self) -> None:
         self._future: Future | None = None
         self._key: tuple[str, str] | None = None
+        self._cooked: Future | None = None  # the finished load a cook has already passed on (or raised)
 
     def _device(self, params: dict[str, Any], ctx_device: str) -> str:
         return ctx_device if params["device"] == "auto" else params["device"]
 
     def animating(self, params: dict[str, Any]) -> bool:
-        return self._future is not None and not self._future.done()
+        # Until a cook has seen the load finish: one that finishes between two frames must still be cooked.
+        return self._future is not None and self._future is not self._cooked
 
     def _request(self, path: str, device: str) -> Future:
         if (path, device) != self._key or self._future is None:
@@ -52,6 +54,7 @@ class ModelLoader(Node):
             self.status = f"loading {Path(params['path']).name}..."
             return {}
         self.status = ""
+        self._cooked = future
         error = future.exception()
         if error is not None:
             raise NodeError(str(error))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,18 @@ def reference_dir() -> Path:
             pytest.fail("reference vectors not found beside the repo nor in $AUTOLUME_REFERENCE")
         pytest.skip("reference vectors not found (../shared/reference or $AUTOLUME_REFERENCE)")
     return found
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A 200 KiB tmpfs to fill (needs root); skipped with the reason where mount fails."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill: {' '.join(result.stderr.split())}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

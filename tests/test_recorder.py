@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -93,20 +92,6 @@ def test_unwritable_path_is_one_error_line(tmp_path: Path, where: str) -> None:
     assert isinstance(rec.error, OutputError)
     assert "\n" not in str(rec.error) and "take.mp4" in str(rec.error)
     assert not rec.write(_smooth(64, 64), 1.0)
-
-
-@pytest.fixture
-def tiny_disk(tmp_path: Path):
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs to fill: {' '.join(result.stderr.split())}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_full_disk_is_one_error_line(tiny_disk: Path) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import msgpack
 import numpy as np
 import pytest
+from killed_save import save_killed
 
 from autolume_graph.graph import Edge, Graph
 from autolume_graph.node import PlaceholderNode
@@ -145,19 +144,10 @@ def test_save_is_atomic_when_killed(tmp_path):
     g.add_node(registry.create("LFO"), name="keep")
     path = tmp_path / "show.agraph"
     save_graph(g, path)
-    script = f"""
-import os, signal, numpy as np
+    save_killed("""
 from autolume_graph.graph import Graph
 from autolume_graph.registry import default_registry
-import autolume_graph.atomic as atomic
 from autolume_graph.serialize import save_graph
-real_fsync = os.fsync
-def die(fd):
-    os.kill(os.getpid(), signal.SIGKILL)
-os.fsync = die
-g = Graph(); n = g.add_node(default_registry().create("Constant"), name="new")
-save_graph(g, {str(path)!r})
-"""
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
-    assert proc.returncode == -9
+g = Graph(); g.add_node(default_registry().create("Constant"), name="new")
+""", f"save_graph(g, {str(path)!r})")
     assert [n.name for n in load_graph(path).nodes.values()] == ["keep"]

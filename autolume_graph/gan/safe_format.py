@@ -42,6 +42,8 @@ def save_model(model: StyleGANModel, path: str | Path) -> Path:
     os.close(fd)
     try:
         safetensors.torch.save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb") as f:  # on disk before the rename, or a power cut could leave an empty model
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a saved model is an ordinary readable file
         os.replace(tmp, path)
     finally:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+
+from autolume_graph.atomic import write_atomic
 
 from .default_model import cache_dir, default_model_file, default_model_path
 from .loader import load_model
@@ -73,11 +74,7 @@ def add_recent_model(path: str | Path) -> None:
     """Put `path` first in the recent list (atomic write)."""
     with _recent_lock:
         entries = [str(path)] + [p for p in recent_models() if p != str(path)]
-        folder = cache_dir()
-        fd, tmp = tempfile.mkstemp(prefix=f".{RECENT_FILE}.", dir=folder)
-        with os.fdopen(fd, "w") as f:
-            json.dump(entries[:RECENT_MAX], f, indent=1)
-        os.replace(tmp, folder / RECENT_FILE)
+        write_atomic(cache_dir() / RECENT_FILE, json.dumps(entries[:RECENT_MAX], indent=1).encode())
 
 
 def _mtime(path: Path) -> int | None:

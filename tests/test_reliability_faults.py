@@ -1,0 +1,157 @@
+"""Promise 1: any node that raises keeps the last good frame on every output, shows the error, recovers.
+
+Every registered node type is placed in a real graph on the tiny reference model, pulled by a
+sink, and its instance's `cook` is replaced by one that raises (fault injection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from generator_graph import add, attach, generator_graph
+
+from autolume_graph.graph import Edge, Graph
+from autolume_graph.node import Node
+from autolume_graph.params import ParamType
+from autolume_graph.registry import default_registry
+from autolume_graph.runtime import Runtime
+
+INJECTED = "injected fault"
+SINKS_BESIDE_PREVIEW = ("NDIOut", "OutputWindow", "Recorder")
+# Recovered without a visible change: the same model again, and a mix of a model with itself.
+SAME_PICTURE = ("ModelLoader", "ModelMix")
+
+
+def _of(graph: Graph, type_name: str) -> Node:
+    return next(n for n in graph.nodes.values() if n.type_name == type_name)
+
+
+def _into_psi(graph: Graph, type_name: str, **values: Any) -> Node:
+    """A signal node wired into Mapping's psi (a wire into a parameter)."""
+    node = add(graph, type_name, **values)
+    graph.add_edge(Edge(node.id, "value", _of(graph, "Mapping").id, "psi"))
+    return node
+
+
+def _adjust_input(graph: Graph) -> Node:
+    node = add(graph, "AdjustInput", slider0=1.0)
+    graph.add_edge(Edge(_of(graph, "Mapping").id, "w", node.id, "w"))
+    graph.add_edge(Edge(node.id, "w", _of(graph, "Generate").id, "w"))
+    return node
+
+
+def _layer_transform(graph: Graph) -> Node:
+    node = add(graph, "LayerTransform", target="16", amount=20.0)
+    graph.add_edge(Edge(_of(graph, "ModelLoader").id, "model", node.id, "model"))
+    graph.add_edge(Edge(node.id, "edits", _of(graph, "Generate").id, "edits"))
+    return node
+
+
+def _model_mix(graph: Graph) -> Node:
+    node = add(graph, "ModelMix", crossfade=0.5)
+    loader = _of(graph, "ModelLoader")
+    for port in ("a", "b"):
+        graph.add_edge(Edge(loader.id, "model", node.id, port))
+    for consumer in ("Mapping", "Generate"):
+        graph.add_edge(Edge(node.id, "model", _of(graph, consumer).id, "model"))
+    return node
+
+
+# How to place each type: a latent source replaces SeedLatent; others are added to the base graph.
+LATENT_SOURCES = ("SeedLatent", "VectorLatent", "NoiseLoop", "KeyframeLoop")
+PLACE: dict[str, Callable[[Graph], Node]] = {
+    **{t: (lambda graph, t=t: _of(graph, t)) for t in (*LATENT_SOURCES, "ModelLoader", "Mapping", "Generate",
+                                                       "Preview")},
+    "Constant": lambda graph: _into_psi(graph, "Constant", value=0.8),
+    "LFO": lambda graph: _into_psi(graph, "LFO", offset=0.8, amplitude=0.2),
+    "Math": lambda graph: _into_psi(graph, "Math", a=0.5, b=0.3),
+    "AdjustInput": _adjust_input,
+    "LayerTransform": _layer_transform,
+    "ModelMix": _model_mix,
+    "NDIOut": lambda graph: attach(graph, "NDIOut", sender_name="agtest-fault", enabled=False),
+    "OutputWindow": lambda graph: attach(graph, "OutputWindow", enabled=False),
+    "Recorder": lambda graph: attach(graph, "Recorder"),
+}
+
+# A parameter change that makes the node cook again: (node type or None for itself, param, [values]).
+POKE: dict[str, tuple[str | None, str, tuple[Any, Any]]] = {
+    "ModelLoader": (None, "device", ("auto", "cpu")),
+    "Preview": ("Generate", "noise_strength", (0.5, 0.7)),
+    "NDIOut": (None, "sender_name", ("agtest-fault2", "agtest-fault3")),
+    "OutputWindow": (None, "monitor", (2, 3)),
+    "Recorder": (None, "snapshot_dir", ("a", "b")),
+    "VectorLatent": (None, "randomize", (True, True)),
+}
+
+
+def _poke(graph: Graph, node: Node, phase: int) -> Node:
+    """Change a parameter so `node` must cook (its first float unless POKE says otherwise); the node changed."""
+    if node.type_name in POKE:
+        owner, name, values = POKE[node.type_name]
+        target = _of(graph, owner) if owner else node
+    else:
+        target, name = node, next(k for k, p in node.params.items() if p.type is ParamType.FLOAT)
+        param = node.params[name]
+        values = tuple(param.coerce(param.min + f * (param.max - param.min)) for f in (0.35, 0.45))
+    assert target.set_value(name, values[phase])
+    return target
+
+
+def _raise(*_: Any, **__: Any) -> dict[str, Any]:
+    raise RuntimeError(INJECTED)
+
+
+def _same_image(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a is b or torch.equal(a, b)
+
+
+def test_every_registered_type_is_covered() -> None:
+    assert set(default_registry().types) == set(PLACE)
+
+
+@pytest.mark.parametrize("type_name", sorted(PLACE))
+def test_a_raising_node_keeps_the_last_frame_and_recovers(type_name: str, reference_dir: Path) -> None:
+    is_sink = type_name in SINKS_BESIDE_PREVIEW
+    latent = type_name if type_name in LATENT_SOURCES else "SeedLatent"
+    graph = generator_graph(reference_dir, latent=latent, **({"anim": True} if is_sink else {}))
+    node = PLACE[type_name](graph)
+    runtime = Runtime(graph, fps=30, fixed_step=True)
+    try:
+        for _ in range(3):
+            runtime.step()
+        assert all(n.error == "" for n in graph.nodes.values()), {n.name: n.error for n in graph.nodes.values()}
+        good = runtime.snapshot.published["preview"]
+        kept = {n.id: dict(n.last_outputs) for n in graph.nodes.values()}
+        cooks = node.cook_count
+
+        node.cook = _raise  # fault injection on this instance only
+        poked = _poke(graph, node, 0)
+        images = [runtime.step().published["preview"] for _ in range(3)]
+        assert node.cook_count > cooks, "the faulty node was not cooked"
+        assert node.error == f"RuntimeError: {INJECTED}"
+        assert runtime.snapshot.nodes[node.id].error == node.error
+        if is_sink:  # its own failure stops no one: the picture moves on
+            assert len({id(image) for image in images}) == 3
+        else:  # every output holds its last good value
+            assert all(_same_image(image, good) for image in images)
+            for n in graph.nodes.values():
+                if n is poked and n is not node:
+                    continue  # the upstream node changed on purpose; its change must not get through
+                assert n.last_outputs.keys() == kept[n.id].keys()
+                assert all(n.last_outputs[k] is v for k, v in kept[n.id].items()), n.name
+
+        del node.cook  # the cause goes away
+        cooks = node.cook_count
+        _poke(graph, node, 1)
+        runtime.step()
+        runtime.step()
+        assert node.cook_count > cooks and node.error == "" and runtime.snapshot.nodes[node.id].error == ""
+        assert all(n.error == "" for n in graph.nodes.values())
+        if not is_sink and type_name not in SAME_PICTURE:  # the recovered node's new result reaches the picture
+            assert not _same_image(runtime.snapshot.published["preview"], good)
+    finally:
+        runtime.close()

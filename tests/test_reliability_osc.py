@@ -1,0 +1,29 @@
+"""Promise 3: random OSC datagrams at 5,000/s while rendering: no crash, valid values applied,
+render CPU per frame up at most 10%. The flooded phase lasts $AUTOLUME_FLOOD_SECONDS (default 10);
+`benchmarks/flood.py` runs the same measurement for 60 s."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from flood import TARGETS, measure  # noqa: E402
+
+SECONDS = float(os.environ.get("AUTOLUME_FLOOD_SECONDS", "10"))
+
+
+def test_flood_of_random_datagrams_while_rendering(reference_dir: Path) -> None:
+    result = measure(reference_dir, SECONDS)
+    quiet, flooded = result["quiet"], result["flooded"]
+    assert result["server_running"]
+    assert result["counts"].get("error", 0) == 0, "an exception escaped the OSC decoder"
+    assert result["counts"].get("malformed", 0) > 0.1 * 5000 * SECONDS  # the garbage did arrive
+    assert flooded["sent_per_s"] > 4500
+    assert result["values"] == {address: pytest.approx(final) for address, *_, final in TARGETS}
+    assert result["errors"] == {}
+    assert flooded["cpu_ms_per_frame"] <= 1.10 * quiet["cpu_ms_per_frame"], (quiet, flooded)
