@@ -1,6 +1,8 @@
 """`autolume-graph bench`: end-to-end fps of a graph, per-node cost, the bare generator and the overhead.
 
 Given a model file instead of a graph, benchmarks the default graph (animated seed) with that model.
+Output sinks other than the Preview (NDI, windows, recorders) are left out: the bench itself copies
+each frame to host memory, as they would, and times that copy.
 """
 
 from __future__ import annotations
@@ -92,9 +94,11 @@ class _OSCProbe:
 
 def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int = 5) -> dict[str, Any]:
     from autolume_graph.outputs.frames import FrameConverter
+    from autolume_graph.render import keep_only_preview
 
     device = resolve_device(device)
     graph = _graph_for(target)
+    keep_only_preview(graph)
     runtime = Runtime(graph, fps=0, device=device)
     for node in graph.nodes.values():
         node.prepare(device)
@@ -106,14 +110,16 @@ def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int 
     frame_ms, copy_ms, cook_ms = [], [], []
     per_node: dict[str, list[float]] = {n.name: [] for n in graph.nodes.values()}
     osc_ms: list[float] = []
+    pending = None  # the previous frame's host copy: it lands while this frame computes (pipelined)
     for i in range(warmup + frames):
         before = len(probe.control.latencies) if probe else 0
         t0 = time.perf_counter()
         snap = runtime.step()
         image = next(iter(snap.published.values()), None)
         t1 = time.perf_counter()
-        if image is not None:
-            converter.convert(image).wait()
+        if pending is not None:
+            pending.wait()
+        pending = converter.convert(image) if image is not None else None
         t2 = time.perf_counter()
         if i < warmup:
             continue
@@ -125,6 +131,8 @@ def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int 
             per_node[graph.nodes[node_id].name].append(ms)
         if probe:
             osc_ms += [(lat + t2 - t0) * 1000 for lat in list(probe.control.latencies)[before:]]
+    if pending is not None:
+        pending.wait()
     if probe:
         probe.close()
     model = next((n.last_outputs.get("model") for n in graph.nodes.values() if n.type_name == "ModelLoader"), None)

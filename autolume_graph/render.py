@@ -76,16 +76,22 @@ def preview_node(graph: Graph) -> Node:
     raise RenderError("the graph has no Preview node: its image is what render writes")
 
 
+def keep_only_preview(graph: Graph) -> Node:
+    """Offline work (render, bench) needs only the preview's picture: drop other sinks (NDI, windows, recorders)."""
+    preview = preview_node(graph)
+    for sink in graph.sinks():
+        if sink is not preview:
+            graph.remove_node(sink.id)
+    return preview
+
+
 def render(graph: Graph, out: str | Path, *, fps: float, size: tuple[int, int] | None, frames: int,
            device: str = "cpu", progress: TextIO | None = None) -> int:
     """Render `frames` frames at `fps` to the MP4 `out` (a progress bar on `progress`); returns the number written."""
     out = Path(out)
     if out.suffix.lower() != ".mp4":
         raise RenderError(f"{out}: --out must be an .mp4 file")
-    preview = preview_node(graph)
-    for sink in graph.sinks():
-        if sink is not preview:
-            graph.remove_node(sink.id)
+    preview = keep_only_preview(graph)
     for node in graph.nodes.values():
         node.prepare(device)  # models load before the clock starts, so frame 0 has its picture
     out.parent.mkdir(parents=True, exist_ok=True)

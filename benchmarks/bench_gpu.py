@@ -80,11 +80,11 @@ def accuracy(model, w: torch.Tensor, precision: str, graphs: bool, reference: to
     return f"max|diff| {diff:.2e}, uint8 equal {100 * same:.2f}%"
 
 
-def table(sizes: list[int], seconds: float) -> dict[tuple[str, int], torch.nn.Module]:
+def table(families: list[str], sizes: list[int], seconds: float) -> dict[tuple[str, int], torch.nn.Module]:
     models = {}
     print(f"{'model':<22}{'variant':<34}{'no readback':>12}{'serial rb':>11}{'pipelined':>11}"
           "   accuracy vs CPU float32")
-    for family in ("stylegan2", "stylegan3"):
+    for family in families:
         for size in sizes:
             model = build(family, size)
             bank_cpu = None
@@ -95,11 +95,13 @@ def table(sizes: list[int], seconds: float) -> dict[tuple[str, int], torch.nn.Mo
             model = model.to(DEVICE)
             bank = ws_bank(model)
             variants = [("eager float32", "float32", False), ("graphs float32", "float32", True),
-                        ("graphs float16", "float16", True)]
+                        ("graphs float16", "float16", True), ("graphs float16 channels_last", "float16", True)]
             if family == "stylegan3":
-                variants += [("graphs float16, polyphase lrelu", "float16", True)]
+                variants[-1:] = [("graphs float16, polyphase lrelu", "float16", True)]
             for label, precision, graphs in variants:
                 filtered_lrelu.CUDA_USES_LITERAL = "polyphase" not in label
+                if hasattr(model, "set_channels_last"):
+                    model.set_channels_last("channels_last" in label)
                 try:
                     rates = [fps(model, bank, precision, graphs, rb, seconds) for rb in ("none", "serial", "pipelined")]
                     acc = "" if bank_cpu is None else accuracy(model, bank_cpu.to(DEVICE), precision, graphs, reference)
@@ -173,6 +175,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0, help="measuring time per figure")
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     ap.add_argument("--soak-frames", type=int, default=10000)
+    ap.add_argument("--families", nargs="+", default=["stylegan2", "stylegan3"], choices=["stylegan2", "stylegan3"])
     ap.add_argument("--dry-run", action="store_true", help="check the script on the CPU at tiny sizes")
     args = ap.parse_args()
     global DEVICE
@@ -182,7 +185,7 @@ def main() -> None:
     name = torch.cuda.get_device_name() if DEVICE == "cuda" else "CPU dry run"
     print(f"{name}, torch {torch.__version__}, CPU threads {torch.get_num_threads()}, "
           f"pid {os.getpid()}; frames per second (batch 1, random weights)")
-    models = table(args.sizes, args.seconds)
+    models = table(args.families, args.sizes, args.seconds)
     end_to_end(models, args.soak_frames)
 
 

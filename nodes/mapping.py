@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from autolume_graph.gan.accel import MappingRunner
 from autolume_graph.gan.latent_value import Latent
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.params import Float, Input, Int, Output
@@ -28,6 +29,7 @@ class Mapping(Node):
     }
 
     def reset(self) -> None:
+        self._mapping = MappingRunner()
         self._cache: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
 
     def _map_term(self, model: Any, value: torch.Tensor, project: bool, kind: str, device: str) -> torch.Tensor:
@@ -46,8 +48,7 @@ class Mapping(Node):
         elif value.shape[-1] != model.z_dim:
             raise NodeError(f"z has {value.shape[-1]} values, the model wants {model.z_dim}")
         elif project:
-            with torch.inference_mode():
-                w = model.mapping(value, psi=1.0)
+            w = self._mapping(model, value)
         else:
             if model.z_dim != model.w_dim:
                 raise NodeError("Project off needs z_dim == w_dim")

@@ -87,6 +87,8 @@ def _build(a: StyleGANModel, b: StyleGANModel, drop: frozenset[str]) -> _Mixed:
     a_state, b_state = a.state_dict(), b.state_dict()
     model = importlib.import_module(FAMILY_MODULES[a.family]).build_from_settings(settings)
     model = model.to(next(iter(a_state.values())).device).eval().requires_grad_(False)
+    if hasattr(model, "set_channels_last"):  # A's memory layout, so all-A renders bit-identically
+        model.set_channels_last(bool(getattr(a.synthesis, "channels_last", False)))
     mixer = ModelMixer(a_state, b_state, drop, out=model.state_dict())
     return _Mixed(a, b, drop, model, mixer, frozenset(filter(None, map(block_of, b_state))))
 

@@ -1,10 +1,10 @@
-"""GPU fast path: the synthesis replayed from a captured CUDA graph, optionally in float16.
+"""GPU fast path: network calls replayed from captured CUDA graphs, optionally in float16.
 
-Eager PyTorch spends most of a small network's frame launching kernels; a CUDA graph launches
-the whole synthesis at once. A graph bakes in everything but the input buffer, so one is captured
-per set of options (model, noise, edits, precision) and reused while they stay put. Options that
-change every frame (an animated noise strength, say) would recapture every frame, so while they
-are moving the synthesis runs eagerly and a graph is captured once they have settled.
+Eager PyTorch spends most of a small network's frame launching kernels; a CUDA graph launches a
+whole call at once. A graph bakes in everything but its input buffers, so one is captured per set
+of options (model, noise, edits, precision) and reused while they stay put. Options that change
+every frame (an animated noise strength, say) would recapture every frame, so while they are
+moving the call runs eagerly and a graph is captured once they have settled.
 """
 
 from __future__ import annotations
@@ -36,25 +36,56 @@ def _autocast(dtype: torch.dtype, device: torch.device) -> contextlib.AbstractCo
 
 
 class _Captured:
-    """One captured graph: a static input buffer in, a static image out."""
+    """One captured graph: a static input buffer in, static outputs out."""
 
-    def __init__(self, run: Callable[[torch.Tensor], torch.Tensor], ws: torch.Tensor) -> None:
-        self.run = run  # keeps the model and edits alive, so the ids in this graph's key stay unique
-        self.ws = ws.clone()
+    def __init__(self, run: Callable[[torch.Tensor], Any], x: torch.Tensor) -> None:
+        self.run = run  # keeps what the key names by id alive, so those ids stay unique
+        self.x = x.clone()
+        torch.backends.cudnn.benchmark = True  # shapes are fixed per graph: let cuDNN pick its fastest
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
-            for _ in range(2):  # warm up cuDNN's algorithm choice outside the capture
-                run(self.ws)
+            for _ in range(2):  # warm up (cuDNN's algorithm choice) outside the capture
+                run(self.x)
         torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.out = run(self.ws)
+            self.out = run(self.x)
 
-    def __call__(self, ws: torch.Tensor) -> torch.Tensor:
-        self.ws.copy_(ws)
+    def __call__(self, x: torch.Tensor) -> Any:
+        self.x.copy_(x)
         self.graph.replay()
         return self.out
+
+
+class GraphCache:
+    """Replays `run(x)` from a captured CUDA graph per key; runs eagerly while keys keep changing."""
+
+    def __init__(self) -> None:
+        self._graphs: OrderedDict[Hashable, _Captured] = OrderedDict()
+        self._last_key: Hashable = None
+        self._key_changed_at = float("-inf")
+        self.captures = 0
+
+    def __call__(self, key: Hashable, run: Callable[[torch.Tensor], Any], x: torch.Tensor) -> Any:
+        now = time.perf_counter()
+        key = (key, tuple(x.shape), x.dtype, x.device)
+        if key != self._last_key:
+            self._last_key, self._key_changed_at = key, now
+        captured = self._graphs.get(key)
+        if captured is None:
+            if now - self._key_changed_at < SETTLE_SECONDS and self._graphs:
+                return run(x)  # options are moving: stay eager until they settle
+            captured = self._graphs[key] = _Captured(run, x)
+            self.captures += 1
+            while len(self._graphs) > MAX_GRAPHS:
+                self._graphs.popitem(last=False)
+        self._graphs.move_to_end(key)
+        return captured(x)
+
+
+def _float(out: Any) -> Any:
+    return out.float() if torch.is_tensor(out) else tuple(o.float() for o in out)
 
 
 class SynthesisRunner:
@@ -62,10 +93,7 @@ class SynthesisRunner:
 
     def __init__(self, use_graphs: bool = True) -> None:
         self.use_graphs = use_graphs
-        self._graphs: OrderedDict[Hashable, _Captured] = OrderedDict()
-        self._last_key: Hashable = None
-        self._key_changed_at = float("-inf")
-        self.captures = 0
+        self.graphs = GraphCache()
 
     def __call__(self, model: Any, ws: torch.Tensor, precision: str = "auto", **options: Any) -> Any:
         device = ws.device
@@ -73,26 +101,29 @@ class SynthesisRunner:
 
         def run(w: torch.Tensor) -> Any:
             with torch.inference_mode(), _autocast(dtype, device):
-                out = model.synthesis(w, **options)
-            return out.float() if torch.is_tensor(out) else tuple(o.float() for o in out)
+                return _float(model.synthesis(w, **options))
 
         graphable = (self.use_graphs and device.type == "cuda" and options.get("capture") is None
                      and options.get("noise_mode", "const") != "random")
         if not graphable:
             return run(ws)
-        key = (id(model), tuple(ws.shape), dtype, options.get("noise_mode"), options.get("noise_scale"),
+        key = (id(model), dtype, options.get("noise_mode"), options.get("noise_scale"),
                tuple(sorted((options.get("layer_noise_scale") or {}).items())),
                tuple((k, id(v)) for k, v in sorted((options.get("layer_edits") or {}).items())))
-        now = time.perf_counter()
-        if key != self._last_key:
-            self._last_key, self._key_changed_at = key, now
-        captured = self._graphs.get(key)
-        if captured is None:
-            if now - self._key_changed_at < SETTLE_SECONDS and self._graphs:
-                return run(ws)  # options are moving: stay eager until they settle
-            captured = self._graphs[key] = _Captured(run, ws)
-            self.captures += 1
-            while len(self._graphs) > MAX_GRAPHS:
-                self._graphs.popitem(last=False)
-        self._graphs.move_to_end(key)
-        return captured(ws)
+        return self.graphs(key, run, ws)
+
+
+class MappingRunner:
+    """`model.mapping(z)` in float32, through a CUDA graph on the GPU (8 small layers: launch-bound)."""
+
+    def __init__(self) -> None:
+        self.graphs = GraphCache()
+
+    def __call__(self, model: Any, z: torch.Tensor) -> torch.Tensor:
+        def run(x: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return model.mapping(x, psi=1.0)
+
+        if z.device.type != "cuda":
+            return run(z)
+        return self.graphs(id(model), run, z).clone()  # the graph's output buffer is reused next call
