@@ -1,7 +1,10 @@
-"""Milliseconds per frame at batch 1: default model and sg2_64_tiny, contiguous vs channels_last,
-synthesis only (ws fixed) vs mapping + synthesis. CUDA too when present.
+"""Milliseconds per frame at batch 1 of the default model and sg2_64_tiny: the plain fused StyleGAN2
+formulation (baseline, NVIDIA's structure) against our fast path, side by side in one process.
 
-    python benchmarks/bench_stylegan2.py [--frames N] [--reference DIR]
+Runs are interleaved (a few frames of baseline, of fast, of baseline, ...) and reported as medians,
+so a neighbour process loading the CPU slows both alike. `--baseline` times the plain formulation alone.
+
+    python benchmarks/bench_stylegan2.py [--frames N] [--reference DIR] [--baseline] [--threads N]
 """
 
 from __future__ import annotations
@@ -9,55 +12,79 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from autolume_graph.gan.default_model import default_model_path
 from autolume_graph.gan.loader import load_model
+from autolume_graph.gan.stylegan2 import set_fast_path
 
 
-def _ms_per_frame(fn, frames: int, sync) -> float:
-    """Median frame time: robust to other processes sharing the CPU."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(frames):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+def _interleaved_ms(fns: dict[str, Callable[[], object]], frames: int, sync: Callable[[], None],
+                    run_length: int = 5) -> dict[str, float]:
+    """Median frame time of each variant, the variants taking turns in short runs.
+
+    Alternating every single frame would time each variant inside the other's allocation pattern
+    (glibc re-tunes its mmap threshold, large buffers fault in again): 20-30% off a steady stream.
+    The first frame of each run is therefore not counted.
+    """
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    while min(len(t) for t in times.values()) < frames:
+        for name, fn in fns.items():
+            for i in range(run_length + 1):
+                sync()
+                start = time.perf_counter()
+                fn()
+                sync()
+                if i:
+                    times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) * 1000 for name, t in times.items()}
 
 
 @torch.inference_mode()
-def bench(name: str, path: Path, device: str, frames: int) -> None:
+def bench(name: str, path: Path, device: str, frames: int, baseline_only: bool) -> None:
     model = load_model(path, device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     z = torch.randn(1, model.z_dim, generator=torch.Generator().manual_seed(0)).to(device)
     ws = model.mapping(z, psi=0.7)
-    for channels_last in (False, True):
-        model.set_channels_last(channels_last)
-        layout = "channels_last" if channels_last else "contiguous"
-        synth = _ms_per_frame(lambda: model.synthesis(ws), frames, sync)
-        full = _ms_per_frame(lambda: model(z, psi=0.7), frames, sync)
-        print(f"{name:14s} {device:4s} {layout:13s} synthesis {synth:8.2f} ms   mapping+synthesis {full:8.2f} ms")
+
+    def variant(fast: bool, full: bool) -> Callable[[], object]:
+        def run() -> object:
+            set_fast_path(model, fast)
+            return model.synthesis(model.mapping(z, psi=0.7) if full else ws)
+        return run
+
+    for full, what in ((False, "synthesis"), (True, "mapping+synthesis")):
+        fns = {"baseline": variant(False, full)}
+        if not baseline_only:
+            fns["fast"] = variant(True, full)
+        ms = _interleaved_ms(fns, frames, sync)
+        line = f"{name:12s} {device:4s} {what:18s} baseline {ms['baseline']:7.2f} ms"
+        if not baseline_only:
+            line += f"   fast {ms['fast']:7.2f} ms   x{ms['baseline'] / ms['fast']:.2f}"
+        print(line, flush=True)
+    set_fast_path(model, True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--reference", type=Path,
                         default=Path(__file__).resolve().parents[2] / "shared" / "reference")
+    parser.add_argument("--baseline", action="store_true", help="time only the plain fused formulation")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.frames} interleaved frames")
     models = [("default-256", default_model_path())]
     if (args.reference / "sg2_64_tiny.pkl").exists():
         models.append(("sg2_64_tiny", args.reference / "sg2_64_tiny.pkl"))
     for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
         for name, path in models:
-            bench(name, path, device, args.frames)
+            bench(name, path, device, args.frames, args.baseline)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ assumed from class defaults.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import torch
@@ -48,6 +49,27 @@ def bias_act(
     if clamp is not None and clamp >= 0:
         x.clamp_(-clamp, clamp)
     return x
+
+
+def derived(owner: torch.nn.Module, name: str, sources: tuple[torch.Tensor, ...], build: Callable[[], Any],
+            extra: Hashable = None) -> Any:
+    """`build()` kept on `owner` until a source tensor changes, so per-frame work skips constant math.
+
+    A source counts as changed when its storage (`data_ptr`: `.to()`, `load_state_dict` into new
+    storage) or its `_version` (any in-place write, e.g. ModelMix's `copy_`) differs. Inference
+    tensors carry no version counter, and tensors that need grad must stay in the graph: neither is
+    cached.
+    """
+    if any(t.is_inference() or (t.requires_grad and torch.is_grad_enabled()) for t in sources):
+        return build()
+    key = (extra, *((t.data_ptr(), t._version) for t in sources))
+    cache = owner.__dict__.setdefault("_derived", {})
+    hit = cache.get(name)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    value = build()
+    cache[name] = (key, value)
+    return value
 
 
 def attr(record: ModuleRecord, name: str, default: Any = ...) -> Any:
@@ -102,6 +124,7 @@ class FullyConnectedLayer(torch.nn.Module):
         self.bias_gain = float(bias_gain)
         self.weight = torch.nn.Parameter(torch.zeros(out_features, in_features))
         self.bias = torch.nn.Parameter(torch.zeros(out_features)) if bias else None
+        self.fast = True  # cache the gain-scaled weights; False recomputes them per call (benchmark baseline)
 
     @staticmethod
     def settings_from_record(record: ModuleRecord) -> dict[str, Any]:
@@ -134,11 +157,21 @@ class FullyConnectedLayer(torch.nn.Module):
             "bias": self.bias is not None,
         }
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight * self.weight_gain
+    def scaled_params(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """weight * weight_gain and bias * bias_gain, cached while the parameters are unchanged."""
+        if not self.fast:
+            return self._scale()
+        sources = (self.weight,) if self.bias is None else (self.weight, self.bias)
+        return derived(self, "scaled", sources, self._scale)
+
+    def _scale(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         b = self.bias
         if b is not None and self.bias_gain != 1:
             b = b * self.bias_gain
+        return self.weight * self.weight_gain, b
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w, b = self.scaled_params()
         if self.activation == "linear":
             return F.linear(x, w, b)
         return bias_act(F.linear(x, w), b, self.activation, ACTIVATION_GAINS[self.activation])

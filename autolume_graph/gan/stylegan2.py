@@ -19,7 +19,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .layers import ACTIVATION_GAINS, FullyConnectedLayer, attr, bias_act, check_activation, tensor
+from .layers import (
+    ACTIVATION_GAINS,
+    LRELU_SLOPE,
+    FullyConnectedLayer,
+    attr,
+    bias_act,
+    check_activation,
+    derived,
+    tensor,
+)
 from .mapping import MappingNetwork
 from .model import NOISE_MODES, LayerInfo, StyleGANModel, exact_float32, load_weights
 from .safe_pickle import ModelFileError, ModuleRecord
@@ -27,21 +36,35 @@ from .safe_pickle import ModelFileError, ModuleRecord
 ARCHITECTURES = ("orig", "skip", "resnet")
 
 
-def upsample2x(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+def upsample_kernel(f: torch.Tensor, channels: int, dtype: torch.dtype) -> torch.Tensor:
+    """The depthwise transposed-conv weight [C, 1, k, k] of `upsample2x`."""
+    return (f * 4).to(dtype)[None, None].expand(channels, 1, *f.shape)
+
+
+def fir_kernel(f: torch.Tensor, gain: float, channels: int, dtype: torch.dtype) -> torch.Tensor:
+    """The depthwise conv weight [C, 1, k, k] of `fir_filter` (f flipped: conv2d correlates)."""
+    return (f.flip([0, 1]) * gain).to(dtype)[None, None].expand(channels, 1, *f.shape)
+
+
+def upsample2x(x: torch.Tensor, f: torch.Tensor, kernel: torch.Tensor | None = None) -> torch.Tensor:
     """upfirdn2d(x, f, up=2) with gain 4: zero-insert, true convolution with f, same-centred crop.
 
     For a 4-tap filter this is a depthwise transposed convolution with stride 2, cropped by 1.
+    `kernel` is `upsample_kernel(f, ...)` when the caller keeps it between frames.
     """
     c = x.shape[1]
-    kernel = (f * 4).to(x.dtype)[None, None].expand(c, 1, *f.shape)
+    if kernel is None:
+        kernel = upsample_kernel(f, c, x.dtype)
     pad = (f.shape[-1] - 2) // 2
     return F.conv_transpose2d(x, kernel, stride=2, padding=pad, groups=c)
 
 
-def fir_filter(x: torch.Tensor, f: torch.Tensor, gain: float, pad0: int, pad1: int) -> torch.Tensor:
+def fir_filter(x: torch.Tensor, f: torch.Tensor, gain: float, pad0: int, pad1: int,
+               kernel: torch.Tensor | None = None) -> torch.Tensor:
     """Depthwise true convolution of every channel with f * gain after padding pad0 before, pad1 after."""
     c = x.shape[1]
-    kernel = (f.flip([0, 1]) * gain).to(x.dtype)[None, None].expand(c, 1, *f.shape)
+    if kernel is None:
+        kernel = fir_kernel(f, gain, c, x.dtype)
     if pad0 == pad1 and pad0 >= 0:
         return F.conv2d(x, kernel, padding=pad0, groups=c)
     return F.conv2d(F.pad(x, [pad0, pad1, pad0, pad1]), kernel, groups=c)
@@ -93,6 +116,7 @@ class _Pass:
     edits: dict[str, Callable[[torch.Tensor], torch.Tensor]]
     capture: str | None
     generator: torch.Generator | None
+    fast: bool = True
     captured: list[torch.Tensor] = field(default_factory=list)
 
     def finish(self, name: str, x: torch.Tensor) -> torch.Tensor:
@@ -150,6 +174,8 @@ class SynthesisLayer(torch.nn.Module):
         }
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, run: _Pass, gain: float = 1.0) -> torch.Tensor:
+        if run.fast and self.act_gain * gain > 0 and x.dtype == torch.float32:
+            return self._fast_forward(x, w, run, gain)
         styles = self.affine(w)
         x = modulated_conv2d(x, self.weight, styles, True, self.up, self.padding, self.resample_filter)
         if self.use_noise and run.noise_mode != "none":
@@ -163,6 +189,97 @@ class SynthesisLayer(torch.nn.Module):
                 x = x + noise * (self.noise_strength if scale == 1 else self.noise_strength * scale)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias, self.activation, self.act_gain * gain, clamp)
+
+
+    def _fast_forward(self, x: torch.Tensor, w: torch.Tensor, run: _Pass, gain: float) -> torch.Tensor:
+        """Same arithmetic as `forward`, reordered so that constants are computed once per weight version.
+
+        Demodulation is a matmul of the cached per-(out, in) squared weight sums with styles^2. Where
+        the weight has more elements per input channel than the input map (the small, wide layers),
+        the weight stays constant and the styles scale the input instead ("non-fused"); elsewhere the
+        per-frame weight is cheaper. The activation gain (> 0, so it commutes with lrelu/relu) is
+        folded into the demodulation, and bias plus constant noise are one cached map added in place.
+        """
+        g = self.act_gain * gain
+        # Always channels_last here: mkldnn and the native kernels round differently, and models
+        # whose weights are equal must render bit-identically whatever `channels_last` says.
+        x = x.contiguous(memory_format=torch.channels_last)
+        styles = self.affine(w)
+        weight = self.weight
+        out_ch, _, kh, kw = weight.shape
+        wsq = derived(self, "wsq", (weight,), lambda: weight.square().sum(dim=[2, 3]).T.contiguous())
+        dg = (styles.square() @ wsq + 1e-8).rsqrt() * g
+        if out_ch * kh * kw >= x.shape[2] * x.shape[3]:
+            # One fixed layout, so that equal weights give bit-equal images whatever their strides.
+            shared = derived(self, "weight", (weight,), weight.contiguous)
+            x = self._conv(x * styles[:, :, None, None], shared, x.shape[0])
+            x.mul_(dg[:, :, None, None])
+        else:
+            x = self._conv(x, weight * styles[:, None, :, None, None] * dg[:, :, None, None, None],
+                           x.shape[0])
+        scale = run.layer_noise_scale.get(self.name, run.noise_scale) if self.use_noise else 0
+        if run.noise_mode == "random" and scale != 0:
+            shape = (x.shape[0], 1, self.resolution, self.resolution)
+            noise = torch.randn(shape, generator=run.generator, device=x.device, dtype=x.dtype)
+            x.add_(noise * (self.noise_strength * (scale * g)))
+            scale = 0
+        elif run.noise_mode == "none":
+            scale = 0
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1 \
+            else torch.contiguous_format
+        x.add_(self._offset(g, scale, layout))
+        if self.activation == "lrelu":
+            F.leaky_relu_(x, LRELU_SLOPE)
+        elif self.activation == "relu":
+            F.relu_(x)
+        if self.conv_clamp is not None and self.conv_clamp >= 0:
+            x.clamp_(-self.conv_clamp * gain, self.conv_clamp * gain)
+        return x
+
+    def _conv(self, x: torch.Tensor, weight: torch.Tensor, batch: int) -> torch.Tensor:
+        """Convolution (+ up-sampling) with `weight` [O, I, k, k] shared, or [B, O, I, k, k] per sample.
+
+        The transposed convolution gets its weight as [I, O, k, k] channels_last: a contiguous weight
+        runs mkldnn's slow path against a channels_last input (2.3x slower at 32 -> 16 channels,
+        128 px). One layout whatever the input's also keeps channels_last and contiguous feature maps
+        rendering bit-identically (ModelMix's exact ends).
+        """
+        shared = weight.ndim == 4
+        if not shared:
+            if batch > 1:
+                x = x.reshape(1, -1, *x.shape[2:])
+            weight = weight.reshape(-1, *weight.shape[2:])
+        groups = 1 if shared else batch
+        if self.up == 1:
+            y = F.conv2d(x, weight, padding=self.padding, groups=groups)
+        else:
+            def transposed() -> torch.Tensor:
+                out_ch = weight.shape[0] // groups
+                wt = weight.reshape(groups, out_ch, *weight.shape[1:]).transpose(1, 2)
+                return wt.reshape(-1, out_ch, *weight.shape[2:]).contiguous(memory_format=torch.channels_last)
+
+            wt = derived(self, "wt", (weight,), transposed) if shared else transposed()
+            y = F.conv_transpose2d(x, wt, stride=self.up, groups=groups)
+            f = self.resample_filter
+            taps, kh = f.shape[-1], weight.shape[-1]
+            pad0 = self.padding + (taps + self.up - 1) // 2 - kh + 1
+            pad1 = taps - 1 - kh + self.up - pad0
+            kernel = derived(self, "fir", (f,), lambda: fir_kernel(f, self.up ** 2, y.shape[1], y.dtype),
+                             extra=y.shape[1])
+            y = fir_filter(y, f, self.up ** 2, pad0, pad1, kernel)
+        return y.reshape(batch, -1, *y.shape[2:]) if groups > 1 else y
+
+    def _offset(self, g: float, noise_scale: float, layout: torch.memory_format) -> torch.Tensor:
+        """g * (bias + noise_const * noise_strength * noise_scale), as [1, O, 1, 1] or [1, O, H, W]."""
+        def build() -> torch.Tensor:
+            offset = self.bias.reshape(1, -1, 1, 1)
+            if noise_scale != 0:
+                offset = offset + self.noise_const * (self.noise_strength * noise_scale)
+                offset = offset.contiguous(memory_format=layout)
+            return offset * g
+
+        sources = (self.bias, self.noise_const, self.noise_strength) if self.use_noise else (self.bias,)
+        return derived(self, "offset", sources, build, extra=(g, noise_scale, layout))
 
 
 class ToRGBLayer(torch.nn.Module):
@@ -224,8 +341,15 @@ class SkipLayer(torch.nn.Module):
             "filter_size": int(tensor(record, "resample_filter").shape[-1]),
         }
 
-    def forward(self, x: torch.Tensor, gain: float) -> torch.Tensor:
-        x = upsample2x(F.conv2d(x, self.weight * self.weight_gain), self.resample_filter)
+    def forward(self, x: torch.Tensor, gain: float, fast: bool = True) -> torch.Tensor:
+        if fast:
+            weight = derived(self, "weight", (self.weight,), lambda: self.weight * self.weight_gain)
+            f = self.resample_filter
+            kernel = derived(self, "up", (f,), lambda: upsample_kernel(f, weight.shape[0], x.dtype).contiguous(),
+                             extra=x.dtype)
+        else:
+            weight, kernel = self.weight * self.weight_gain, None
+        x = upsample2x(F.conv2d(x, weight), self.resample_filter, kernel)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, None, gain=self.act_gain * gain, clamp=clamp)
 
@@ -285,14 +409,17 @@ class SynthesisBlock(torch.nn.Module):
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
         if self.architecture == "resnet" and self.conv0 is not None:
-            y = self.skip(x, gain=math.sqrt(0.5))
+            y = self.skip(x, gain=math.sqrt(0.5), fast=run.fast)
             x = run.finish(self.conv0.name, self.conv0(x, ws[:, 0], run))
             x = run.finish(self.conv1.name, y + self.conv1(x, ws[:, 1], run, gain=math.sqrt(0.5)))
         else:
             for idx, conv in enumerate(self.layers()):
                 x = run.finish(conv.name, conv(x, ws[:, idx], run))
         if img is not None:
-            img = upsample2x(img, self.resample_filter)
+            f = self.resample_filter
+            kernel = derived(self, "up", (f,), lambda: upsample_kernel(f, img.shape[1], img.dtype).contiguous(),
+                             extra=(img.shape[1], img.dtype)) if run.fast else None
+            img = upsample2x(img, f, kernel)
         if self.torgb is not None:
             y = self.torgb(x, ws[:, self.num_conv])
             img = y if img is None else img + y
@@ -310,6 +437,7 @@ class SynthesisNetwork(torch.nn.Module):
         self.img_channels = img_channels
         self.num_ws = num_ws
         self.channels_last = False
+        self.fast = True  # False: the plain fused formulation, every derived tensor rebuilt per frame
         self.block_names = [f"b{settings['resolution']}" for settings in blocks]
         for name, settings in zip(self.block_names, blocks, strict=True):
             setattr(self, name, SynthesisBlock(**settings))
@@ -356,7 +484,7 @@ class SynthesisNetwork(torch.nn.Module):
         if noise_mode == "random" and noise_seed is not None:
             generator = torch.Generator(device=ws.device).manual_seed(int(noise_seed))
         run = _Pass(noise_mode, float(noise_scale), layer_noise_scale or {}, layer_edits or {}, capture,
-                    generator)
+                    generator, self.fast)
         ws = ws.to(torch.float32)
         x = img = None
         w_idx = 0
@@ -389,6 +517,14 @@ class StyleGAN2(StyleGANModel):
 
     def settings(self) -> dict[str, Any]:
         return self._settings
+
+
+def set_fast_path(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
+    """Switch the cached/reordered CPU fast path on or off (off: the baseline for benchmarks)."""
+    for module in model.modules():
+        if isinstance(module, (SynthesisNetwork, FullyConnectedLayer)):
+            module.fast = enabled
+    return model
 
 
 def build_from_settings(settings: dict[str, Any]) -> StyleGAN2:
