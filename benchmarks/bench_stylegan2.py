@@ -43,29 +43,30 @@ def _interleaved_ms(fns: dict[str, Callable[[], object]], frames: int, sync: Cal
     return {name: statistics.median(t) * 1000 for name, t in times.items()}
 
 
-@torch.inference_mode()
 def bench(name: str, path: Path, device: str, frames: int, baseline_only: bool) -> None:
-    model = load_model(path, device)
+    """Two instances of the model, one per formulation, loaded outside inference mode as the model
+    store does: the fast path caches derived weights keyed on their version counters, which
+    inference-mode tensors lack."""
+    models = {"baseline": set_fast_path(load_model(path, device), False)}
+    if not baseline_only:
+        models["fast"] = load_model(path, device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    z = torch.randn(1, model.z_dim, generator=torch.Generator().manual_seed(0)).to(device)
-    ws = model.mapping(z, psi=0.7)
+    z = torch.randn(1, models["baseline"].z_dim, generator=torch.Generator().manual_seed(0)).to(device)
 
-    def variant(fast: bool, full: bool) -> Callable[[], object]:
+    def variant(model: torch.nn.Module, full: bool) -> Callable[[], object]:
+        ws = model.mapping(z, psi=0.7)
+
+        @torch.inference_mode()
         def run() -> object:
-            set_fast_path(model, fast)
             return model.synthesis(model.mapping(z, psi=0.7) if full else ws)
         return run
 
     for full, what in ((False, "synthesis"), (True, "mapping+synthesis")):
-        fns = {"baseline": variant(False, full)}
-        if not baseline_only:
-            fns["fast"] = variant(True, full)
-        ms = _interleaved_ms(fns, frames, sync)
+        ms = _interleaved_ms({k: variant(m, full) for k, m in models.items()}, frames, sync)
         line = f"{name:12s} {device:4s} {what:18s} baseline {ms['baseline']:7.2f} ms"
         if not baseline_only:
             line += f"   fast {ms['fast']:7.2f} ms   x{ms['baseline'] / ms['fast']:.2f}"
         print(line, flush=True)
-    set_fast_path(model, True)
 
 
 def main() -> None:
