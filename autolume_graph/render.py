@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from autolume_graph.graph import Graph
 from autolume_graph.node import Node
 from autolume_graph.outputs.frames import FrameConverter
-from autolume_graph.outputs.recorder import VideoRecorder
 from autolume_graph.runtime import Runtime
 
 
@@ -94,6 +93,8 @@ def render(graph: Graph, out: str | Path, *, fps: float, size: tuple[int, int] |
     preview = keep_only_preview(graph)
     for node in graph.nodes.values():
         node.prepare(device)  # models load before the clock starts, so frame 0 has its picture
+    from autolume_graph.outputs.recorder import VideoRecorder  # PyAV only where video is written
+
     out.parent.mkdir(parents=True, exist_ok=True)
     runtime = Runtime(graph, fps=fps, fixed_step=True, device=device)
     converter = FrameConverter()

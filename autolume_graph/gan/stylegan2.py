@@ -484,7 +484,7 @@ class SynthesisNetwork(torch.nn.Module):
         if noise_mode == "random" and noise_seed is not None:
             generator = torch.Generator(device=ws.device).manual_seed(int(noise_seed))
         run = _Pass(noise_mode, float(noise_scale), layer_noise_scale or {}, layer_edits or {}, capture,
-                    generator, self.fast)
+                    generator, self.fast and ws.device.type == "cpu")  # the fast path pays on the CPU only
         ws = ws.to(torch.float32)
         x = img = None
         w_idx = 0
