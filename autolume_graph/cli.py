@@ -15,13 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from autolume_graph.errors import UserError
 from autolume_graph.graph import Graph
 
 GRAPHS_DIR = Path(__file__).resolve().parent.parent / "graphs"
-
-
-class UserError(Exception):
-    """A mistake in what the user asked for; printed as one line."""
 
 
 def resolve_graph_path(ref: str | None) -> Path:

@@ -70,3 +70,13 @@ def test_bench_json_reports_the_figures(reference_dir):
     for key in ("fps", "ms_per_frame", "generator_ms", "engine_overhead_ms", "copy_out_ms", "per_node_ms"):
         assert result[key] is not None, key
     assert result["fps"] > 0 and result["per_node_ms"]["generate"] > 0 and not result["errors"]
+
+
+def test_edit_without_a_screen_says_so_in_one_line():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([sys.executable, "-m", "autolume_graph.cli", "edit"], capture_output=True, text=True,
+                          timeout=60, cwd=REPO, env=env)
+    assert proc.returncode == 2 and "autolume-graph run" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -7,6 +7,7 @@ GraphView when the structure may have moved, and draws the latest snapshot.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -153,8 +154,12 @@ class Editor:
 
 def cmd_edit(args: argparse.Namespace) -> int:
     """`autolume-graph edit [GRAPH]`: the shipped default graph when none is named (empty if not shipped)."""
-    from autolume_graph.cli import UserError, open_graph, resolve_graph_path
+    from autolume_graph.cli import open_graph, resolve_graph_path
+    from autolume_graph.errors import UserError
 
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise UserError("no screen to open the editor on (DISPLAY is not set); "
+                        "run headless instead: autolume-graph run [GRAPH]")
     try:
         graph = open_graph(args.graph)
     except UserError:
