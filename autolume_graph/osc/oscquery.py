@@ -13,13 +13,14 @@ import json
 import logging
 import math
 import socket
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from autolume_graph.osc.serving import ServingThread
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +190,7 @@ class OSCQueryServer:
         self._host = host
         self._port = osc_port + 1 if port is None else port
         self._advertise = advertise
-        self._server: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
         self._zeroconf: tuple[Any, Any] | None = None
 
     def host_info(self) -> dict[str, Any]:
@@ -207,15 +207,11 @@ class OSCQueryServer:
 
     def start(self) -> None:
         """Bind (raising OSError if the port is taken), serve on a daemon thread, advertise if asked."""
-        if self._server is not None:
+        if self._serving is not None:
             return
         server = _HTTPServer((self._host, self._port), _Handler)
         server.app = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="oscquery", daemon=True
-        )
-        self._thread.start()
+        self._serving = ServingThread(server, "oscquery", poll_interval=0.1)
         if self._advertise:
             self._zeroconf = _advertise(self.name, self._host, self.address[1])
 
@@ -224,21 +220,16 @@ class OSCQueryServer:
         if self._zeroconf is not None:
             _withdraw(*self._zeroconf)
             self._zeroconf = None
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        thread.join()
-        server.server_close()
-        self._server = self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     @property
     def address(self) -> tuple[str, int]:
         """The bound (host, port); raises if not started."""
-        if self._server is None:
+        if self._serving is None:
             raise RuntimeError("OSCQueryServer is not started")
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
+        return self._serving.address
 
     def __enter__(self) -> OSCQueryServer:
         self.start()

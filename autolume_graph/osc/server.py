@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import socket
 import sys
-import threading
 import time
 
 from pythonosc.dispatcher import Dispatcher
@@ -28,6 +27,7 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.parsing import osc_types
 
 from autolume_graph.osc.mailbox import Mailbox
+from autolume_graph.osc.serving import ServingThread
 
 DEFAULT_PORT = 1338
 MAX_BUNDLE_DEPTH = 8
@@ -145,46 +145,36 @@ class OSCServer:
         self._host = host
         self._port = port
         self._recv_buffer = recv_buffer_bytes
-        self._server: _UDPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
 
     def start(self) -> None:
         """Bind (raising OSError if the port is taken) and start serving."""
-        if self._server is not None:
+        if self._serving is not None:
             return
         server = _UDPServer((self._host, self._port), self.mailbox)
         try:  # a bigger kernel buffer absorbs bursts while the thread is descheduled
             server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._recv_buffer)
         except OSError:
             pass
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="osc-server", daemon=True
-        )
-        self._thread.start()
+        self._serving = ServingThread(server, "osc-server", poll_interval=0.05)
 
     def stop(self) -> None:
         """Stop serving, join the thread and close the socket so the port is free again."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        thread.join()
-        server.server_close()
-        self._server = self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     @property
     def address(self) -> tuple[str, int]:
         """The bound (host, port); raises if not started."""
-        if self._server is None:
+        if self._serving is None:
             raise RuntimeError("OSCServer is not started")
-        host, port = self._server.server_address[:2]
-        return host, port
+        return self._serving.address
 
     @property
     def running(self) -> bool:
         """Whether the serving thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._serving is not None and self._serving.alive
 
     def __enter__(self) -> OSCServer:
         self.start()
