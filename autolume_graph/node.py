@@ -39,6 +39,7 @@ class Node:
     params: ClassVar[dict[str, Param]] = {}
     sink: ClassVar[bool] = False
     time_dependent: ClassVar[bool] = False
+    binding_params: ClassVar[tuple[str, ...]] = ()  # parameters whose values change `binding()` (OSCIn)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

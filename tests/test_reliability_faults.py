@@ -21,7 +21,7 @@ from autolume_graph.registry import default_registry
 from autolume_graph.runtime import Runtime
 
 INJECTED = "injected fault"
-SINKS_BESIDE_PREVIEW = ("NDIOut", "OutputWindow", "Recorder")
+SINKS_BESIDE_PREVIEW = ("NDIOut", "OutputWindow", "Recorder", "OSCOut")
 # Recovered without a visible change: the same model again, and a mix of a model with itself.
 SAME_PICTURE = ("ModelLoader", "ModelMix")
 
@@ -51,6 +51,14 @@ def _layer_transform(graph: Graph) -> Node:
     return node
 
 
+def _osc_out(graph: Graph) -> Node:
+    """An OSCOut sending an LFO's value (to a port nobody listens on)."""
+    node = add(graph, "OSCOut", port=9, every_frame=True)
+    lfo = add(graph, "LFO")
+    graph.add_edge(Edge(lfo.id, "value", node.id, "value"))
+    return node
+
+
 def _model_mix(graph: Graph) -> Node:
     node = add(graph, "ModelMix", crossfade=0.5)
     loader = _of(graph, "ModelLoader")
@@ -69,6 +77,8 @@ PLACE: dict[str, Callable[[Graph], Node]] = {
     "Constant": lambda graph: _into_psi(graph, "Constant", value=0.8),
     "LFO": lambda graph: _into_psi(graph, "LFO", offset=0.8, amplitude=0.2),
     "Math": lambda graph: _into_psi(graph, "Math", a=0.5, b=0.3),
+    "OSCIn": lambda graph: _into_psi(graph, "OSCIn", value=0.8),
+    "OSCOut": _osc_out,
     "AdjustInput": _adjust_input,
     "LayerTransform": _layer_transform,
     "ModelMix": _model_mix,
@@ -84,6 +94,7 @@ POKE: dict[str, tuple[str | None, str, tuple[Any, Any]]] = {
     "NDIOut": (None, "sender_name", ("agtest-fault2", "agtest-fault3")),
     "OutputWindow": (None, "monitor", (2, 3)),
     "Recorder": (None, "snapshot_dir", ("a", "b")),
+    "OSCOut": (None, "address", ("/a", "/b")),
     "VectorLatent": (None, "randomize", (True, True)),
 }
 

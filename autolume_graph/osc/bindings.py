@@ -40,7 +40,8 @@ class OSCControl:
 
     def table(self, graph: Any) -> dict[str, list[tuple[Node, str, Mapping]]]:
         """Address -> bound (node, parameter, mapping); rebuilt only when the graph's structure changes."""
-        key = (id(graph), graph.structure_version)
+        key = (id(graph), graph.structure_version,
+               tuple((n.id, n.values[p]) for n in graph.nodes.values() for p in n.binding_params))
         if key != self._table_key:
             table: dict[str, list[tuple[Node, str, Mapping]]] = {}
             for node in graph.nodes.values():
