@@ -1,5 +1,6 @@
 """Milliseconds per frame at batch 1 of the default model and sg2_64_tiny: the plain fused StyleGAN2
-formulation (baseline, NVIDIA's structure) against our fast path, side by side in one process.
+formulation (baseline, NVIDIA's structure; float32 channels_last, and contiguous) against our fast
+path, with and without re-running the mapping network, side by side in one process.
 
 Runs are interleaved (a few frames of baseline, of fast, of baseline, ...) and reported as medians,
 so a neighbour process loading the CPU slows both alike. `--baseline` times the plain formulation alone.
@@ -49,6 +50,7 @@ def bench(name: str, path: Path, device: str, frames: int, baseline_only: bool) 
     inference-mode tensors lack."""
     models = {"baseline": set_fast_path(load_model(path, device), False)}
     if not baseline_only:
+        models["contiguous"] = set_fast_path(load_model(path, device), False).set_channels_last(False)
         models["fast"] = load_model(path, device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     z = torch.randn(1, models["baseline"].z_dim, generator=torch.Generator().manual_seed(0)).to(device)
@@ -65,7 +67,8 @@ def bench(name: str, path: Path, device: str, frames: int, baseline_only: bool) 
         ms = _interleaved_ms({k: variant(m, full) for k, m in models.items()}, frames, sync)
         line = f"{name:12s} {device:4s} {what:18s} baseline {ms['baseline']:7.2f} ms"
         if not baseline_only:
-            line += f"   fast {ms['fast']:7.2f} ms   x{ms['baseline'] / ms['fast']:.2f}"
+            line += (f" (contiguous {ms['contiguous']:7.2f} ms)   fast {ms['fast']:7.2f} ms"
+                     f"   x{ms['baseline'] / ms['fast']:.2f}")
         print(line, flush=True)
 
 
