@@ -18,8 +18,6 @@ import numpy as np
 from autolume_graph.errors import UserError
 from autolume_graph.graph import Graph
 
-GRAPHS_DIR = Path(__file__).resolve().parent.parent / "graphs"
-
 
 def resolve_graph_path(ref: str | None) -> Path:
     """A graph file path, or the name of a shipped graph (`default`)."""
@@ -82,38 +80,35 @@ def cmd_dump(args: argparse.Namespace) -> int:
     return 0
 
 
-def _frame_writer(out: Path | None) -> tuple[Callable[[Any, float], None], Callable[[], None]]:
-    """Where `run --out` puts frames: .npy (all frames, uint8), .png (the last), .mp4 (video)."""
+def _frame_writer(out: Path | None, fps: float) -> tuple[Callable[[Any, float], None], Callable[[], None]]:
+    """Where `run --out` puts frames: .mp4 (video, every frame), .npy (all frames, uint8), .png (the last)."""
     if out is None:
         return (lambda image, t: None), (lambda: None)
+    from autolume_graph.outputs.frames import FrameConverter
+
     suffix = out.suffix.lower()
-    frames: list[np.ndarray] = []
-
-    def to_rgb(image: Any) -> np.ndarray:
-        x = image.detach()[0].float().permute(1, 2, 0).mul(127.5).add(128).clamp(0, 255)
-        return x.to(dtype=__import__("torch").uint8).cpu().numpy()
-
+    converter = FrameConverter()
     if suffix == ".mp4":
+        from autolume_graph.outputs.errors import OutputError
         from autolume_graph.outputs.recorder import VideoRecorder
 
-        recorder: Any = None
+        recorder = VideoRecorder(out, fps or 30.0)
 
         def write_mp4(image: Any, t: float) -> None:
-            nonlocal recorder
-            rgb = to_rgb(image)
-            if recorder is None:
-                recorder = VideoRecorder(out, 30.0)
-            recorder.write(rgb, t)
+            try:
+                recorder.write_every(converter.convert(image).bgra, t)
+            except OutputError as exc:
+                raise UserError(str(exc)) from None
 
         def close_mp4() -> None:
-            if recorder is not None:
-                recorder.close()
-                if recorder.error:
-                    raise UserError(recorder.error)
+            recorder.close()
+            if recorder.error:
+                raise UserError(str(recorder.error))
 
         return write_mp4, close_mp4
     if suffix not in (".npy", ".png"):
         raise UserError(f"{out}: --out must end in .mp4, .npy or .png")
+    frames: list[np.ndarray] = []
 
     def close() -> None:
         if not frames:
@@ -126,7 +121,7 @@ def _frame_writer(out: Path | None) -> tuple[Callable[[Any, float], None], Calla
 
             Image.fromarray(frames[-1]).save(out)
 
-    return (lambda image, t: frames.append(to_rgb(image))), close
+    return (lambda image, t: frames.append(converter.convert(image).rgb.copy())), close
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -137,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     session = Session(Runtime(graph, fps=args.fps, fixed_step=args.fixed_step, device=args.device),
                       osc_host=args.osc_host, osc_port=args.osc_port, oscquery_port=args.oscquery_port,
                       ndi_name=args.ndi_name, osc=not args.no_osc)
-    write, finish = _frame_writer(Path(args.out) if args.out else None)
+    write, finish = _frame_writer(Path(args.out) if args.out else None, args.fps)
     runtime = session.runtime
     print("preparing (loading models)...", file=sys.stderr)
     for node in graph.nodes.values():

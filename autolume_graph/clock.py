@@ -15,10 +15,6 @@ class Clock:
         self.frame = -1
         self._origin = time.perf_counter() - start
 
-    @property
-    def fixed(self) -> bool:
-        return self.fixed_fps is not None
-
     def tick(self) -> None:
         self.frame += 1
         if self.fixed_fps is not None:

@@ -57,9 +57,6 @@ class Graph:
     def incoming(self, node_id: str) -> dict[str, Edge]:
         return {e.dst_port: e for e in self.edges if e.dst == node_id}
 
-    def outgoing(self, node_id: str) -> list[Edge]:
-        return [e for e in self.edges if e.src == node_id]
-
     def digraph(self) -> nx.DiGraph:
         g = nx.DiGraph()
         g.add_nodes_from(self.nodes)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from autolume_graph.graph import Graph
 from autolume_graph.node import Node
+from autolume_graph.outputs.errors import OutputError
 from autolume_graph.outputs.frames import FrameConverter
 from autolume_graph.runtime import Runtime
 
@@ -108,11 +109,10 @@ def render(graph: Graph, out: str | Path, *, fps: float, size: tuple[int, int] |
                 if image is None:
                     errors = "; ".join(f"{s.name}: {s.error}" for s in snap.nodes.values() if s.error)
                     raise RenderError(f"no image at frame {i}{f' ({errors})' if errors else ''}")
-                bgra = converter.convert(resize(image, size)).bgra
-                while not recorder.write(bgra, i / fps):
-                    if recorder.error is not None:
-                        raise RenderError(str(recorder.error))
-                    time.sleep(0.002)  # the encoder's queue is full: wait rather than drop
+                try:
+                    recorder.write_every(converter.convert(resize(image, size)).bgra, i / fps)
+                except OutputError as exc:
+                    raise RenderError(str(exc)) from None
                 if progress is not None:
                     _draw_progress(progress, i + 1, frames, time.perf_counter() - start)
     finally:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from collections import deque
 from fractions import Fraction
 from pathlib import Path
@@ -91,6 +92,13 @@ class VideoRecorder:
             self._queue.append((buf, float(t_seconds)))
             self._cond.notify()
         return True
+
+    def write_every(self, frame: np.ndarray, t_seconds: float) -> None:
+        """Queue a frame, waiting for the encoder rather than dropping (offline work); OutputError on failure."""
+        while not self.write(frame, t_seconds):
+            if self.error is not None:
+                raise OutputError(str(self.error))
+            time.sleep(0.002)
 
     def close(self) -> None:
         """Encode what is queued, finish the file and stop the thread. Idempotent; never raises."""
