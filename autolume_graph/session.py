@@ -95,8 +95,10 @@ class Session:
             return
         port = self.osc_server.address[1]
         try:
+            # advertised over zeroconf only when listening beyond this machine (and zeroconf is installed)
             self.oscquery = OSCQueryServer(lambda: self.control.describe(self.runtime.graph), port,
-                                           host=self.osc_host, port=self.oscquery_port)
+                                           host=self.osc_host, port=self.oscquery_port,
+                                           advertise=self.osc_host not in ("127.0.0.1", "localhost", "::1"))
             self.oscquery.start()
         except OSError as exc:
             self.oscquery = None
