@@ -105,6 +105,25 @@ class Session:
             self.errors["oscquery"] = f"OSCQuery did not start: {exc}"
             print(self.errors["oscquery"], file=sys.stderr)
 
+    def listen(self, host: str, port: int) -> None:
+        """Move the OSC server (and OSCQuery) to `host:port` and keep it in the graph's settings."""
+        self.stop_services()
+        self.osc_host, self.osc_port = host, port
+        self.errors.pop("osc", None)
+        self.errors.pop("oscquery", None)
+        self.start_services()
+
+        def keep(runtime: Runtime) -> None:
+            runtime.graph.settings.update(osc_host=host, osc_port=port)
+
+        self.runtime.call(keep)
+
+    def stop_services(self) -> None:
+        for service in (self.oscquery, self.osc_server):
+            if service is not None:
+                service.stop()
+        self.oscquery = self.osc_server = None
+
     # --- presets -----------------------------------------------------------------
     def switch_to(self, graph: Graph) -> None:
         """Prepare a loaded graph off the render thread (models preload), then swap it in between frames."""
@@ -142,8 +161,5 @@ class Session:
             self._reported[node_id] = stat.error
 
     def close(self) -> None:
-        for service in (self.oscquery, self.osc_server):
-            if service is not None:
-                service.stop()
-        self.oscquery = self.osc_server = None
+        self.stop_services()
         self.runtime.close()

@@ -128,3 +128,12 @@ def test_oscquery_serves_the_tree_with_current_values(session):
     assert freq["FULL_PATH"] == "/wobble/frequency" and freq["VALUE"] == [1.5] and freq["TYPE"] == "f"
     sub = json.load(urllib.request.urlopen(f"http://{host}:{port}/mix/op", timeout=5))
     assert sub["VALUE"] == ["add"]
+
+
+def test_listen_moves_the_server_and_keeps_it_in_the_graph(session):
+    session.listen("127.0.0.1", 0)
+    host, port = session.osc_server.address
+    assert session.runtime.graph.settings["osc_host"] == "127.0.0.1"
+    wobble = node(session, "wobble")
+    send_and_step(session, [("/wobble/frequency", 3.5)], until=lambda: wobble.values["frequency"] == 3.5)
+    assert session.oscquery is not None and session.oscquery.osc_port == port

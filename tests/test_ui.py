@@ -296,3 +296,18 @@ def test_mix_table_lists_the_model_resolutions_and_sets_the_mix(editor_session: 
     dpg.get_item_callback(radios[0])(radios[0], "B", "32")
     settle(session, editor)
     assert mix.values["mix"] == {"32": 1.0}
+
+
+def test_the_performance_panel_moves_osc_to_another_port(editor_session: tuple[Session, Editor]) -> None:
+    session, editor = editor_session
+    before = session.osc_server.address[1]
+    dpg.set_value(editor.output.osc_port, 0)
+    editor.output._listen()
+    settle(session, editor)
+    after = session.osc_server.address[1]
+    assert after != before and session.runtime.graph.settings["osc_port"] == 0
+    SimpleUDPClient("127.0.0.1", after).send_message("/autolume/fps", 25.0)
+    deadline = time.monotonic() + 5
+    while session.runtime.target_fps != 25.0 and time.monotonic() < deadline:
+        settle(session, editor, cycles=1)
+    assert session.runtime.target_fps == 25.0

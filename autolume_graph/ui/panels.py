@@ -51,6 +51,10 @@ class OutputPanel:
         self.fps = dpg.add_text("")
         self.device = dpg.add_text(f"device: {session.runtime.device.upper()}")
         self.osc = dpg.add_text("")
+        with dpg.group(horizontal=True):
+            self.osc_host = dpg.add_input_text(default_value=session.osc_host, width=120, hint="host")
+            self.osc_port = dpg.add_input_int(default_value=session.osc_port, width=90, step=0)
+            dpg.add_button(label="Listen", callback=self._listen)
         self.ndi = dpg.add_text("")
         dpg.add_text("cook times")
         with dpg.table(header_row=True, height=180, scrollY=True, policy=dpg.mvTable_SizingStretchProp) as self.table:
@@ -90,6 +94,10 @@ class OutputPanel:
         else:
             self._buffer[...] = rgba
             dpg.set_value(self._texture, self._buffer)
+
+    def _listen(self) -> None:
+        """Move OSC to the host/port entered (0.0.0.0: all interfaces, for a controller on another machine)."""
+        self.session.listen(dpg.get_value(self.osc_host).strip() or "127.0.0.1", int(dpg.get_value(self.osc_port)))
 
     def _numbers(self, snapshot: Snapshot, view: GraphView) -> None:
         dpg.set_value(self.fps, f"render: {snapshot.fps:5.1f} fps   frame {snapshot.frame_ms:6.1f} ms   "
