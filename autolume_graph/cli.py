@@ -45,7 +45,8 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 
     registry = default_registry()
     for name, cls in sorted(registry.types.items()):
-        slug = name.lower()
+        example = cls()  # a fresh node, named as the first one of its type would be, for its default addresses
+        example.name = name.lower()
         print(f"{name}  [{cls.category}]{'  (sink)' if cls.sink else ''}  v{cls.type_version}")
         if cls.__doc__:
             print(f"    {cls.__doc__.strip().splitlines()[0]}")
@@ -56,9 +57,10 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         for pname, info in params_doc(cls.params).items():
             rng = f"[{info['min']}, {info['max']}]" if "min" in info and "max" in info else ""
             choices = f" {{{', '.join(info['choices'])}}}" if "choices" in info else ""
-            osc = f"/{slug}/{pname}" if cls.params[pname].osc_addressable else "-"
+            osc = example.binding(pname).address if cls.params[pname].osc_addressable else "-"
             print(f"    par  {pname}: {info['type']} = {info.get('default')!r} {rng}{choices}"
                   f" {info.get('unit', '')}  osc {osc}  {info.get('doc', '')}")
+        example.close()
     for module, reason in registry.failures.items():
         print(f"! {module}: {reason}", file=sys.stderr)
     return 0
