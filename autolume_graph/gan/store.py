@@ -8,7 +8,6 @@ mtime and answered with the same one-line ModelFileError until the file changes.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections import OrderedDict
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from autolume_graph.atomic import write_atomic
+from autolume_graph.recent import push_recent, read_recent
 
 from .default_model import cache_dir, default_model_file, default_model_path
 from .loader import load_model
@@ -60,21 +59,12 @@ def list_models(folder: Path | None = None) -> list[Path]:
 
 def recent_models() -> list[str]:
     """Most recently loaded model paths, newest first (empty when the list is missing or corrupt)."""
-    try:
-        data = json.loads((cache_dir() / RECENT_FILE).read_text())
-    except (OSError, ValueError):
-        return []
-    return [str(p) for p in data if isinstance(p, str)][:RECENT_MAX] if isinstance(data, list) else []
-
-
-_recent_lock = threading.Lock()
+    return read_recent(cache_dir() / RECENT_FILE, RECENT_MAX)
 
 
 def add_recent_model(path: str | Path) -> None:
     """Put `path` first in the recent list (atomic write)."""
-    with _recent_lock:
-        entries = [str(path)] + [p for p in recent_models() if p != str(path)]
-        write_atomic(cache_dir() / RECENT_FILE, json.dumps(entries[:RECENT_MAX], indent=1).encode())
+    push_recent(cache_dir() / RECENT_FILE, path, RECENT_MAX)
 
 
 def _mtime(path: Path) -> int | None:

@@ -6,7 +6,6 @@ thread and writes the file in a worker, so the UI never waits on either.
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import dearpygui.dearpygui as dpg
 from autolume_graph.atomic import write_atomic
 from autolume_graph.gan.default_model import cache_dir
 from autolume_graph.presets import PresetFolder
+from autolume_graph.recent import push_recent, read_recent
 from autolume_graph.runtime import Runtime
 from autolume_graph.serialize import GraphFileError, graph_to_dict, pack
 from autolume_graph.session import Session
@@ -29,16 +29,11 @@ EMPTY_COLOR = (110, 110, 110, 255)
 
 
 def recent_folders() -> list[str]:
-    try:
-        data = json.loads((cache_dir() / RECENT_FILE).read_text())
-    except (OSError, ValueError):
-        return []
-    return [str(p) for p in data if isinstance(p, str)][:RECENT_MAX] if isinstance(data, list) else []
+    return read_recent(cache_dir() / RECENT_FILE, RECENT_MAX)
 
 
 def remember_folder(folder: str | Path) -> None:
-    entries = [str(folder)] + [p for p in recent_folders() if p != str(folder)]
-    write_atomic(cache_dir() / RECENT_FILE, json.dumps(entries[:RECENT_MAX], indent=1).encode())
+    push_recent(cache_dir() / RECENT_FILE, folder, RECENT_MAX)
 
 
 def pack_graph(runtime: Runtime) -> bytes:
