@@ -1,11 +1,12 @@
 """Milliseconds per frame at batch 1 of the default model and sg2_64_tiny: the plain fused StyleGAN2
 formulation (baseline, NVIDIA's structure; float32 channels_last, and contiguous) against our fast
-path, with and without re-running the mapping network, side by side in one process.
+path (and the fast path without Winograd convolutions), with and without re-running the mapping
+network, side by side in one process.
 
 Runs are interleaved (a few frames of baseline, of fast, of baseline, ...) and reported as medians,
 so a neighbour process loading the CPU slows both alike. `--baseline` times the plain formulation alone.
 
-    python benchmarks/bench_stylegan2.py [--frames N] [--reference DIR] [--baseline] [--threads N]
+    python benchmarks/bench_stylegan2.py [--frames N] [--reference DIR] [--baseline] [--threads N] [MODEL ...]
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def bench(name: str, path: Path, device: str, frames: int, baseline_only: bool) 
     models = {"baseline": set_fast_path(load_model(path, device), False)}
     if not baseline_only:
         models["contiguous"] = set_fast_path(load_model(path, device), False).set_channels_last(False)
+        models["direct"] = load_model(path, device)
+        models["direct"].synthesis.winograd = False
         models["fast"] = load_model(path, device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     z = torch.randn(1, models["baseline"].z_dim, generator=torch.Generator().manual_seed(0)).to(device)
@@ -68,7 +71,7 @@ def bench(name: str, path: Path, device: str, frames: int, baseline_only: bool) 
         line = f"{name:12s} {device:4s} {what:18s} baseline {ms['baseline']:7.2f} ms"
         if not baseline_only:
             line += (f" (contiguous {ms['contiguous']:7.2f} ms)   fast {ms['fast']:7.2f} ms"
-                     f"   x{ms['baseline'] / ms['fast']:.2f}")
+                     f" (direct convs only {ms['direct']:7.2f} ms)   x{ms['baseline'] / ms['fast']:.2f}")
         print(line, flush=True)
 
 
@@ -78,6 +81,7 @@ def main() -> None:
     parser.add_argument("--reference", type=Path,
                         default=Path(__file__).resolve().parents[2] / "shared" / "reference")
     parser.add_argument("--baseline", action="store_true", help="time only the plain fused formulation")
+    parser.add_argument("models", nargs="*", type=Path, help="more model files to time (pickles, .agm)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     args = parser.parse_args()
     if args.threads:
@@ -86,6 +90,7 @@ def main() -> None:
     models = [("default-256", default_model_path())]
     if (args.reference / "sg2_64_tiny.pkl").exists():
         models.append(("sg2_64_tiny", args.reference / "sg2_64_tiny.pkl"))
+    models += [(path.stem, path) for path in args.models]
     for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
         for name, path in models:
             bench(name, path, device, args.frames, args.baseline)

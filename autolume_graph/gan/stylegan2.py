@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from . import winograd
 from .layers import (
     ACTIVATION_GAINS,
     LRELU_SLOPE,
@@ -117,6 +118,7 @@ class _Pass:
     capture: str | None
     generator: torch.Generator | None
     fast: bool = True
+    winograd: bool = True
     captured: list[torch.Tensor] = field(default_factory=list)
 
     def finish(self, name: str, x: torch.Tensor) -> torch.Tensor:
@@ -197,8 +199,10 @@ class SynthesisLayer(torch.nn.Module):
         Demodulation is a matmul of the cached per-(out, in) squared weight sums with styles^2. Where
         the weight has more elements per input channel than the input map (the small, wide layers),
         the weight stays constant and the styles scale the input instead ("non-fused"); elsewhere the
-        per-frame weight is cheaper. The activation gain (> 0, so it commutes with lrelu/relu) is
-        folded into the demodulation, and bias plus constant noise are one cached map added in place.
+        per-frame weight is cheaper. Where Winograd's F(4x4, 3x3) pays (`winograd.pays_off`), the
+        constant weight's transform is cached and the convolution takes 4x fewer multiply-adds.
+        The activation gain (> 0, so it commutes with lrelu/relu) is folded into the demodulation,
+        and bias plus constant noise are one cached map added in place.
         """
         g = self.act_gain * gain
         # Always channels_last here: mkldnn and the native kernels round differently, and models
@@ -209,10 +213,16 @@ class SynthesisLayer(torch.nn.Module):
         out_ch, _, kh, kw = weight.shape
         wsq = derived(self, "wsq", (weight,), lambda: weight.square().sum(dim=[2, 3]).T.contiguous())
         dg = (styles.square() @ wsq + 1e-8).rsqrt() * g
-        if out_ch * kh * kw >= x.shape[2] * x.shape[3]:
-            # One fixed layout, so that equal weights give bit-equal images whatever their strides.
-            shared = derived(self, "weight", (weight,), weight.contiguous)
-            x = self._conv(x * styles[:, :, None, None], shared, x.shape[0])
+        use_winograd = run.winograd and self.up == 1 and (kh, kw, self.padding) == (3, 3, 1) \
+            and winograd.pays_off(x.shape[1], out_ch, x.shape[2], x.shape[3])
+        if use_winograd or out_ch * kh * kw >= x.shape[2] * x.shape[3]:
+            x = x * styles[:, :, None, None]
+            if use_winograd:
+                filters = derived(self, "winograd", (weight,), lambda: winograd.transform_weight(weight))
+                x = winograd.conv3x3(x, filters)
+            else:
+                # One fixed layout, so that equal weights give bit-equal images whatever their strides.
+                x = self._conv(x, derived(self, "weight", (weight,), weight.contiguous), x.shape[0])
             x.mul_(dg[:, :, None, None])
         else:
             x = self._conv(x, weight * styles[:, None, :, None, None] * dg[:, :, None, None, None],
@@ -438,6 +448,7 @@ class SynthesisNetwork(torch.nn.Module):
         self.num_ws = num_ws
         self.channels_last = False
         self.fast = True  # False: the plain fused formulation, every derived tensor rebuilt per frame
+        self.winograd = True  # False: the fast path with direct convolutions only (for benchmarks)
         self.block_names = [f"b{settings['resolution']}" for settings in blocks]
         for name, settings in zip(self.block_names, blocks, strict=True):
             setattr(self, name, SynthesisBlock(**settings))
@@ -484,7 +495,8 @@ class SynthesisNetwork(torch.nn.Module):
         if noise_mode == "random" and noise_seed is not None:
             generator = torch.Generator(device=ws.device).manual_seed(int(noise_seed))
         run = _Pass(noise_mode, float(noise_scale), layer_noise_scale or {}, layer_edits or {}, capture,
-                    generator, self.fast and ws.device.type == "cpu")  # the fast path pays on the CPU only
+                    generator, self.fast and ws.device.type == "cpu",  # the fast path pays on the CPU only
+                    self.winograd)
         ws = ws.to(torch.float32)
         x = img = None
         w_idx = 0

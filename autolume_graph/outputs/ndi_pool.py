@@ -68,11 +68,13 @@ class SenderPool:
             return name in self._entries
 
     def _expire(self, name: str, entry: _Entry) -> None:
+        # Closed under the lock: NDI refuses a second source of the same name while the first one
+        # exists, so an `acquire` of this name must wait until the old sender is really gone.
         with self._lock:
             if self._entries.get(name) is not entry or entry.refs > 0:
                 return
             del self._entries[name]
-        entry.sender.close()
+            entry.sender.close()
 
 
 pool = SenderPool()

@@ -1,0 +1,76 @@
+"""3x3 convolution by Winograd's minimal filtering F(4x4, 3x3) (Lavin & Gray, 2016), for the CPU.
+
+oneDNN's direct convolution already runs at the CPU's peak multiply-add rate, so the only way to a
+faster 3x3 layer is fewer multiply-adds: F(4x4, 3x3) computes each 4x4 output tile from a 6x6
+input tile with 36 products per channel pair instead of 144, as 36 matrix products over all tiles.
+The input and output transforms are memory-bound, so it pays where channels are many and the map
+is small (the low-resolution layers of a StyleGAN, 512 channels at 16..64 px: x1.8-2.0 measured
+here) and loses on large maps with few channels; `pays_off` draws that line.
+
+Precision: float32 throughout with the transform of the weight done once in float64; the result
+differs from the direct convolution by ~5e-5 of the activations' scale.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+TILE = 4  # output tile side; the input tile is TILE + 2
+# Interpolation points 0, 1, -1, 2, -2 and infinity: the standard, best-conditioned choice for F(4, 3).
+_BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+       (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
+_G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+      (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
+_AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
+
+# Measured on a 2-core AVX-512 CPU (`python benchmarks/bench_winograd.py`): x1.2-2.0 from 256 channels
+# in and out on maps up to a quarter of the channel count on a side (256 ch: 64 px, 512 ch: 128 px);
+# around x1 at 128 channels; a loss with 64 channels, on larger maps (the transforms' traffic
+# outgrows the caches) and on 4 px maps (one tile: the 4x larger transformed filter is all the traffic).
+MIN_CHANNELS = 256
+MIN_SIDE = 8
+CHANNELS_PER_SIDE = 4
+
+
+def pays_off(in_channels: int, out_channels: int, height: int, width: int) -> bool:
+    """Whether F(4x4, 3x3) beats the direct convolution for this layer shape (see module doc)."""
+    channels = min(in_channels, out_channels)
+    return channels >= MIN_CHANNELS and MIN_SIDE <= min(height, width) \
+        and max(height, width) * CHANNELS_PER_SIDE <= channels
+
+
+def transform_weight(weight: torch.Tensor) -> torch.Tensor:
+    """[O, I, 3, 3] -> the transformed filters [36, I, O] that `conv3x3` multiplies with."""
+    g = torch.tensor(_G, dtype=torch.float64, device=weight.device)
+    u = torch.einsum("au,oiuv,bv->baio", g, weight.to(torch.float64), g)
+    return u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
+
+
+def conv3x3(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """`F.conv2d(x, weight, padding=1)` for u = `transform_weight(weight)`; x [B, C, H, W] float32.
+
+    The result is [B, O, H, W] in channels_last layout. Works on the channels_last view of x.
+    """
+    batch, channels, height, width = x.shape
+    out_ch = u.shape[2]
+    bt = torch.tensor(_BT, dtype=x.dtype, device=x.device)
+    at = torch.tensor(_AT, dtype=x.dtype, device=x.device)
+    th, tw = -(-height // TILE), -(-width // TILE)
+    # zero padding: 1 for the 3x3 kernel, and up to whole tiles at the bottom and right
+    xp = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, TILE * tw + 1 - width, 1, TILE * th + 1 - height))
+    hp, wp = xp.shape[1:3]
+    row_stride = wp * channels
+    # rows of every tile: [6 (row in tile), B, th, Wp, C]
+    rows = xp.as_strided((6, batch, th, wp, channels),
+                         (row_stride, hp * row_stride, TILE * row_stride, channels, 1))
+    r = torch.mm(bt, rows.reshape(6, -1)).view(6, batch, th, wp, channels)
+    # columns of every tile: [6 (column), 6 (transformed row), B, th, tw, C]
+    cols = r.as_strided((6, 6, batch, th, tw, channels),
+                        (channels, batch * th * row_stride, th * row_stride, row_stride, TILE * channels, 1))
+    v = torch.mm(bt, cols.reshape(6, -1)).view(36, batch * th * tw, channels)
+    m = torch.bmm(v, u).view(6, 6, batch * th * tw * out_ch)  # [column b, row a, tiles x O]
+    s = torch.mm(at, m.view(6, -1)).view(TILE, 6, -1)  # [q, a, ...]
+    y = torch.mm(at, s.transpose(0, 1).reshape(6, -1)).view(TILE, TILE, batch, th, tw, out_ch)
+    y = y.permute(2, 3, 0, 4, 1, 5).reshape(batch, TILE * th, TILE * tw, out_ch)[:, :height, :width]
+    return y.permute(0, 3, 1, 2)

@@ -1,0 +1,64 @@
+"""Winograd F(4x4, 3x3) against the direct 3x3 convolution (oneDNN), per channel count and map size.
+
+Prints the speed-up (direct ms / Winograd ms, medians of alternating runs) for square maps and equal
+channels in and out, batch 1, float32 channels_last: the table `winograd.pays_off` is drawn from.
+`*` marks the shapes `pays_off` picks.
+
+    python benchmarks/bench_winograd.py [--channels 64 128 256 512] [--sizes 4 8 16 32 64 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+
+from autolume_graph.gan import winograd
+
+
+def speedup(direct: Callable[[], object], fast: Callable[[], object], rounds: int) -> float:
+    times: dict[Callable[[], object], list[float]] = {direct: [], fast: []}
+    for _ in range(rounds):
+        for fn, samples in times.items():
+            for i in range(3):
+                start = time.perf_counter()
+                fn()
+                if i:
+                    samples.append(time.perf_counter() - start)
+    return statistics.median(times[direct]) / statistics.median(times[fast])
+
+
+@torch.inference_mode()
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--channels", type=int, nargs="+", default=[64, 128, 256, 512])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4, 8, 16, 32, 64, 128])
+    parser.add_argument("--max-macs", type=float, default=1e10, help="skip shapes costlier than this")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; direct ms / Winograd ms")
+    print("channels " + " ".join(f"{size:>7d}" for size in args.sizes))
+    gen = torch.Generator().manual_seed(0)
+    for channels in args.channels:
+        cells = []
+        for size in args.sizes:
+            macs = 9 * channels * channels * size * size
+            if macs > args.max_macs:
+                cells.append(f"{'-':>7s}")
+                continue
+            x = torch.randn(1, channels, size, size, generator=gen).contiguous(memory_format=torch.channels_last)
+            weight = torch.randn(channels, channels, 3, 3, generator=gen)
+            filters = winograd.transform_weight(weight)
+            rounds = int(min(15, max(2, 2e8 / macs)))
+            ratio = speedup(partial(F.conv2d, x, weight, padding=1), partial(winograd.conv3x3, x, filters), rounds)
+            mark = "*" if winograd.pays_off(channels, channels, size, size) else " "
+            cells.append(f"{ratio:5.2f}x{mark}")
+        print(f"{channels:8d} " + " ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()
