@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from pathlib import Path
@@ -21,21 +20,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OSC_HOST = "127.0.0.1"
 DEFAULT_OSC_PORT = 1338
-
-
-def reserve_io_core() -> None:
-    """Leave one CPU core to the I/O threads (OSC, NDI, recording) while rendering on the CPU.
-
-    Torch's intra-op threads wait for their slowest member: when an OSC flood or the NDI sender
-    takes a core from one of them, the whole frame waits (measured here on 2 cores: 5,000 OSC
-    messages/s cost 27% of the frame rate with 2 torch threads, none with 1). `torch.set_num_threads`
-    set by the user beforehand (fewer threads than cores) is kept.
-    """
-    import torch
-
-    cores = os.cpu_count() or 1
-    if cores > 1 and torch.get_num_threads() >= cores:
-        torch.set_num_threads(cores - 1)
 
 
 class Session:
@@ -84,7 +68,6 @@ class Session:
         """Start OSC and OSCQuery; one that cannot start (port taken) is reported, the show runs on."""
         if not self.osc_enabled:
             return
-        reserve_io_core()
         try:
             self.osc_server = OSCServer(self.mailbox, self.osc_host, self.osc_port)
             self.osc_server.start()

@@ -1,19 +1,22 @@
 """OSC input under load: a separate sender process floods loopback; we drain at frame rate.
 
-Measures the server + mailbox side alone for now (the render loop will be added around the
-drain): whether every address ends on its last value sent, how many messages were lost, and
-the latency from send (timestamp in the payload) to the drain that hands the value to a frame.
+Measures the server + mailbox side alone (`bench_osc_render.py` adds the render loop): whether
+every address ends on its last value sent, how many messages were lost, the latency from send
+(timestamp in the payload) to the drain that hands the value to a frame, and the CPU this process
+spends per message (the server thread, plus the drains).
 
-    python benchmarks/bench_osc.py --rate 5000 --seconds 5 --addresses 8 --drain-hz 60
+    python benchmarks/bench_osc.py --rate 5000 --seconds 5 --addresses 8 --drain-hz 60 [--batch-seconds S]
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import statistics
 import time
 
+from autolume_graph.osc import server as server_module
 from autolume_graph.osc.mailbox import Mailbox
 from autolume_graph.osc.server import OSCServer
 
@@ -55,7 +58,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--addresses", type=int, default=8)
     ap.add_argument("--drain-hz", type=float, default=60)
+    ap.add_argument("--batch-seconds", type=float, default=server_module.BATCH_SECONDS,
+                    help="the server's pause after each wake-up (0: wake per datagram, as before batching)")
     args = ap.parse_args()
+    server_module.BATCH_SECONDS = args.batch_seconds
 
     mailbox = Mailbox()
     server = OSCServer(mailbox, port=0)
@@ -65,6 +71,7 @@ def main() -> None:
     results: mp.Queue = ctx.Queue()
     proc = ctx.Process(target=sender, args=(host, port, args.rate, args.seconds, args.addresses, results))
     proc.start()
+    cpu_start, wall_start = os.times(), time.perf_counter()
 
     send_to_drain: list[float] = []
     receive_to_drain: list[float] = []
@@ -86,6 +93,7 @@ def main() -> None:
             receive_to_drain.append(now_mono - t_received)
         if report is None and not results.empty():
             report = results.get()
+            cpu_end, wall_end = os.times(), time.perf_counter()
             quiet_until = time.perf_counter() + 0.3  # let the tail arrive
         if quiet_until is not None and time.perf_counter() > quiet_until:
             break
@@ -106,6 +114,9 @@ def main() -> None:
         f"coalesced {counts.get('coalesced', 0)}, malformed {counts.get('malformed', 0)}"
     )
     print(f"last value per address: {'all correct' if not stale else f'STALE {stale}'}")
+    cpu = cpu_end.user + cpu_end.system - cpu_start.user - cpu_start.system
+    print(f"this process: {100 * cpu / (wall_end - wall_start):.1f}% of a core, "
+          f"{1e6 * cpu / max(received, 1):.1f} us of CPU per message received")
     for name, lat in (("send -> drain", send_to_drain), ("receive -> drain", receive_to_drain)):
         print(
             f"{name:>17}: p50 {percentile(lat, 0.5) * ms:6.2f} ms  p99 {percentile(lat, 0.99) * ms:6.2f} ms  "

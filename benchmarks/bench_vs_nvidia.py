@@ -10,9 +10,7 @@ in alternating runs of a few frames (medians), so a noisy neighbour slows both a
   (`force_fp32`: their fp16 layers in half precision on a CPU would only be slower);
 - ours, end to end: `Runtime.step()` of the default graph (animated seed, so the mapping re-runs
   every frame) plus the frame's copy to host uint8, as `autolume-graph bench` measures it;
-- ours, bare: mapping + synthesis of a fresh z, the figure `bench` reports as `generator_ms`;
-- ours, live: end to end with the torch threads a live session with OSC uses (one core left to
-  I/O, `session.reserve_io_core`), while NVIDIA keeps all of them.
+- ours, bare: mapping + synthesis of a fresh z, the figure `bench` reports as `generator_ms`.
 
     python benchmarks/bench_vs_nvidia.py --nvidia ~/src/stylegan3 [MODEL.pkl] [--frames N]
 """
@@ -78,29 +76,6 @@ def our_frames(pickle_path: Path) -> tuple[Callable[[], object], Callable[[], ob
     return end_to_end, bare
 
 
-def with_threads(threads: int, fn: Callable[[], object]) -> Callable[[], object]:
-    """`fn` run with `threads` torch threads, the previous count restored after."""
-    def run() -> object:
-        before = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            return fn()
-        finally:
-            torch.set_num_threads(before)
-    return run
-
-
-def live_threads() -> int:
-    """The torch threads of a live session on this machine (see `session.reserve_io_core`)."""
-    from autolume_graph.session import reserve_io_core
-
-    before = torch.get_num_threads()
-    reserve_io_core()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(before)
-    return threads
-
-
 def interleaved_ms(fns: dict[str, Callable[[], object]], frames: int, run_length: int = 4) -> dict[str, float]:
     """Median ms per frame of each callable, taking turns in short runs (first frame of a run not counted)."""
     times: dict[str, list[float]] = {name: [] for name in fns}
@@ -122,14 +97,11 @@ def main() -> None:
     args = parser.parse_args()
     fns = {"nvidia": nvidia_generator(args.nvidia, args.model)}
     fns["ours end to end"], fns["ours bare"] = our_frames(args.model)
-    live = live_threads()
-    if live != torch.get_num_threads():
-        fns[f"ours live ({live} thr)"] = with_threads(live, fns["ours end to end"])
     ms = interleaved_ms(fns, args.frames)
     print(f"{args.model.name}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"median of {args.frames} interleaved frames")
     for name, value in ms.items():
-        print(f"  {name:20s} {value:8.2f} ms  {1000 / value:7.2f} fps   x{ms['nvidia'] / value:.2f} NVIDIA's rate")
+        print(f"  {name:16s} {value:8.2f} ms  {1000 / value:7.2f} fps   x{ms['nvidia'] / value:.2f} NVIDIA's rate")
 
 
 if __name__ == "__main__":

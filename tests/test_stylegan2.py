@@ -162,3 +162,24 @@ def test_render_seed_and_save_image(sg2, reference_dir, tmp_path):
     with pytest.raises(ValueError):
         save_image(img, tmp_path / "out.jpg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npy", "out.png"]
+
+
+def test_half_precision_feature_maps_stay_half_between_layers():
+    """Autocast (the GPU's float16 path, here the CPU's bfloat16) keeps conv layers' outputs half; the
+    RGB image accumulates in float32 and stays close to the float32 picture."""
+    model = make_random_model(make_settings(32, z_dim=64, w_dim=64, mapping_layers=2, channel_base=512,
+                                            channel_max=32), seed=7)
+    model.synthesis.fast = False  # the path CUDA takes
+    outputs: dict[str, torch.dtype] = {}
+    for name, module in model.synthesis.named_modules():
+        if name.endswith(("conv0", "conv1", "torgb")):
+            module.register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out.dtype))
+    ws = model.mapping(torch.randn(1, 64, generator=torch.Generator().manual_seed(0)))
+    full = model.synthesis(ws, noise_mode="const")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = model.synthesis(ws, noise_mode="const")
+    assert {dtype for name, dtype in outputs.items() if "conv" in name} == {torch.bfloat16}
+    assert {dtype for name, dtype in outputs.items() if "torgb" in name} == {torch.float32}
+    assert half.dtype == torch.float32
+    error = (half - full).abs()
+    assert error.mean().item() < 0.01 and error.max().item() < 0.1

@@ -180,6 +180,9 @@ class SynthesisLayer(torch.nn.Module):
             return self._fast_forward(x, w, run, gain)
         styles = self.affine(w)
         x = modulated_conv2d(x, self.weight, styles, True, self.up, self.padding, self.resample_filter)
+        # Under autocast x comes out of the convolution in half precision; noise and bias join it in
+        # that dtype so the feature maps stay half between layers (float32 ones would double the
+        # memory traffic of every elementwise pass and cost a cast before each convolution).
         if self.use_noise and run.noise_mode != "none":
             scale = run.layer_noise_scale.get(self.name, run.noise_scale)
             if scale != 0:
@@ -188,9 +191,9 @@ class SynthesisLayer(torch.nn.Module):
                     noise = torch.randn(shape, generator=run.generator, device=x.device, dtype=x.dtype)
                 else:
                     noise = self.noise_const
-                x = x + noise * (self.noise_strength if scale == 1 else self.noise_strength * scale)
+                x = x + (noise * (self.noise_strength if scale == 1 else self.noise_strength * scale)).to(x.dtype)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias, self.activation, self.act_gain * gain, clamp)
+        return bias_act(x, self.bias.to(x.dtype), self.activation, self.act_gain * gain, clamp)
 
 
     def _fast_forward(self, x: torch.Tensor, w: torch.Tensor, run: _Pass, gain: float) -> torch.Tensor:
