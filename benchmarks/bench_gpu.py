@@ -1,8 +1,10 @@
 """GPU figures in one run: StyleGAN2 and StyleGAN3-T at 256/512/1024 px, eager vs CUDA graphs, float32
 vs float16, with and without readback to host memory; accuracy of each fast path; the end-to-end
 default graph; memory over 10,000 frames. Run by benchmarks/gpu.sh on a CUDA machine.
+`--compile` adds, for StyleGAN2, the synthesis compiled by `torch.compile` (inductor fuses the
+elementwise passes between convolutions) inside our CUDA graphs: a trial, not a product path yet.
 
-    python benchmarks/bench_gpu.py [--seconds 2] [--sizes 256 512 1024] [--soak-frames 10000]
+    python benchmarks/bench_gpu.py [--seconds 2] [--sizes 256 512 1024] [--soak-frames 10000] [--compile]
 """
 
 from __future__ import annotations
@@ -80,7 +82,17 @@ def accuracy(model, w: torch.Tensor, precision: str, graphs: bool, reference: to
     return f"max|diff| {diff:.2e}, uint8 equal {100 * same:.2f}%"
 
 
-def table(families: list[str], sizes: list[int], seconds: float) -> dict[tuple[str, int], torch.nn.Module]:
+class _Compiled(torch.nn.Module):
+    """`model` with its synthesis compiled, for `SynthesisRunner` (which calls `model.synthesis`)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.mapping = model.mapping
+        self.synthesis = torch.compile(model.synthesis, dynamic=False)
+
+
+def table(families: list[str], sizes: list[int], seconds: float,
+          compiled: bool = False) -> dict[tuple[str, int], torch.nn.Module]:
     models = {}
     print(f"{'model':<22}{'variant':<34}{'no readback':>12}{'serial rb':>11}{'pipelined':>11}"
           "   accuracy vs CPU float32")
@@ -98,13 +110,21 @@ def table(families: list[str], sizes: list[int], seconds: float) -> dict[tuple[s
                         ("graphs float16", "float16", True), ("graphs float16 channels_last", "float16", True)]
             if family == "stylegan3":
                 variants[-1:] = [("graphs float16, polyphase lrelu", "float16", True)]
+            elif compiled:
+                variants.append(("graphs float16 compiled", "float16", True))
             for label, precision, graphs in variants:
                 filtered_lrelu.CUDA_USES_LITERAL = "polyphase" not in label
                 if hasattr(model, "set_channels_last"):
                     model.set_channels_last("channels_last" in label)
                 try:
-                    rates = [fps(model, bank, precision, graphs, rb, seconds) for rb in ("none", "serial", "pipelined")]
-                    acc = "" if bank_cpu is None else accuracy(model, bank_cpu.to(DEVICE), precision, graphs, reference)
+                    start = time.perf_counter()
+                    runnable = _Compiled(model) if "compiled" in label else model
+                    rates = [fps(runnable, bank, precision, graphs, readback, seconds)
+                             for readback in ("none", "serial", "pipelined")]
+                    acc = "" if bank_cpu is None else accuracy(runnable, bank_cpu.to(DEVICE), precision, graphs,
+                                                               reference)
+                    if "compiled" in label:
+                        acc += f" (compile and measure: {time.perf_counter() - start:.0f} s)"
                     row = "".join(f"{r:11.1f} " for r in rates)
                     print(f"{family + f' {size}px':<22}{label:<34}{row}  {acc}", flush=True)
                 except Exception as exc:  # one failing variant must not cost the rest of the run
@@ -177,6 +197,7 @@ def main() -> None:
     ap.add_argument("--soak-frames", type=int, default=10000)
     ap.add_argument("--families", nargs="+", default=["stylegan2", "stylegan3"], choices=["stylegan2", "stylegan3"])
     ap.add_argument("--dry-run", action="store_true", help="check the script on the CPU at tiny sizes")
+    ap.add_argument("--compile", action="store_true", help="also time StyleGAN2 synthesis under torch.compile")
     args = ap.parse_args()
     global DEVICE
     if args.dry_run:
@@ -185,7 +206,7 @@ def main() -> None:
     name = torch.cuda.get_device_name() if DEVICE == "cuda" else "CPU dry run"
     print(f"{name}, torch {torch.__version__}, CPU threads {torch.get_num_threads()}, "
           f"pid {os.getpid()}; frames per second (batch 1, random weights)")
-    models = table(args.families, args.sizes, args.seconds)
+    models = table(args.families, args.sizes, args.seconds, args.compile)
     end_to_end(models, args.soak_frames)
 
 
