@@ -114,6 +114,25 @@ def test_latest_value_wins_per_address(server: OSCServer) -> None:
     assert counts["coalesced"] == 2 * n - 2
 
 
+def test_burst_queued_during_the_pause_is_drained_in_order() -> None:
+    """The server drains every queued datagram per wake-up (then pauses): a burst sent at once, with
+    garbage in the middle, arrives whole, in order, and the garbage is counted, not fatal."""
+    srv = OSCServer(port=0)
+    srv.start()
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(300):
+            sock.sendto(message("/burst", i) if i != 150 else b"\x00garbage", srv.address)
+        sock.sendto(message("/after", 1), srv.address)
+        seen = wait_for(srv.mailbox, lambda inbox: "/after" in inbox)
+        assert seen["/burst"][0] == (299,)
+        counts = srv.mailbox.counts()
+        assert counts["received"] == 300 and counts["malformed"] == 1
+        assert srv.running
+    finally:
+        srv.stop()
+
+
 def test_future_stamped_bundle_is_applied_at_once(server: OSCServer) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     inner = bundle(time.time() + 3600, message("/nested", 2.0))
