@@ -1,7 +1,8 @@
 """Our default graph end to end against NVIDIA's own generator forward, side by side on one pickle.
 
 NVIDIA's code is not part of this repository: `--nvidia` points at a checkout of NVlabs/stylegan3
-(its `training/networks_stylegan2.py`, `torch_utils/` and `dnnlib/`). Their Generator is built
+(its `training/networks_stylegan2.py`, `torch_utils/` and `dnnlib/`; their `dnnlib` imports
+`requests`, so install that beside us). Their Generator is built
 from the init kwargs stored in the pickle and gets its weights through our safe reader, so nothing
 embedded in the pickle runs. Both run on the CPU in this process with the same torch threads,
 in alternating runs of a few frames (medians), so a noisy neighbour slows both alike:
