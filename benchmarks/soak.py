@@ -1,11 +1,11 @@
 """Soak: `autolume-graph run` for many frames while OSC changes parameters at random; RSS must not grow.
 
-The graph is the tiny reference model at 64 px with an animated seed, run headless as
+The graph is the tiny reference model at 64 px (or `--model`) with an animated seed, run headless as
 `autolume-graph run GRAPH --frames N --fps 0 --osc-port P`; a sender process sends random values to
 bound parameters until the run ends. VmRSS of the run is sampled from /proc; growth is the last
 sample against the sample a quarter of the way in (after warm-up: model load, first cooks, caches).
 
-    python benchmarks/soak.py --frames 20000
+    python benchmarks/soak.py --frames 20000 [--model FILE]
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def send_random(port: int, rate: float, seed: int = 3) -> None:
         time.sleep(1.0 / rate)
 
 
-def soak(reference: Path, frames: int, rate: float = 200) -> dict[str, Any]:
+def soak(reference: Path, frames: int, rate: float = 200, model: Path | None = None) -> dict[str, Any]:
     """Run the soak; returncode, stderr, duration, and RSS after warm-up and at the end (kB)."""
     from generator_graph import generator_graph
 
@@ -56,7 +56,10 @@ def soak(reference: Path, frames: int, rate: float = 200) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as tmp:
         graph_path = Path(tmp) / "soak.agraph"
-        save_graph(generator_graph(reference, anim=True, speed=3.0), graph_path)
+        graph = generator_graph(reference, anim=True, speed=3.0)
+        if model is not None:
+            next(n for n in graph.nodes.values() if n.type_name == "ModelLoader").set_value("path", str(model))
+        save_graph(graph, graph_path)
         port = _free_udp_port()
         run = subprocess.Popen([sys.executable, "-m", "autolume_graph.cli", "run", str(graph_path), "--frames",
                                 str(frames), "--fps", "0", "--osc-host", "127.0.0.1", "--osc-port", str(port)],
@@ -90,8 +93,9 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200, help="OSC messages per second")
     ap.add_argument("--reference", type=Path,
                     default=Path(os.environ.get("AUTOLUME_REFERENCE", REPO.parent / "shared" / "reference")))
+    ap.add_argument("--model", type=Path, help="another model file instead of the tiny reference")
     args = ap.parse_args()
-    r = soak(args.reference, args.frames, args.rate)
+    r = soak(args.reference, args.frames, args.rate, args.model and args.model.resolve())
     fps = r["frames"] / r["seconds"]
     print(f"{r['frames']} frames in {r['seconds']:.0f} s ({fps:.0f} fps), exit {r['returncode']}")
     print(f"RSS after warm-up {r['rss_warm_kb'] / 1024:.1f} MiB, at the end {r['rss_end_kb'] / 1024:.1f} MiB "
