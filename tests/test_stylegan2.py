@@ -183,3 +183,23 @@ def test_half_precision_feature_maps_stay_half_between_layers():
     assert half.dtype == torch.float32
     error = (half - full).abs()
     assert error.mean().item() < 0.01 and error.max().item() < 0.1
+
+
+def test_cached_weights_survive_inference_mode_frames():
+    """Derived weights built from derived weights (the up-convolution's transposed, channels_last
+    copy of the shared weight) stay cached when frames run under inference mode, as the graph runs them."""
+    model = make_random_model(make_settings(32, z_dim=64, w_dim=64, mapping_layers=2, channel_base=512,
+                                            channel_max=32), seed=8)
+
+    def cached() -> dict[tuple[str, str], int]:
+        return {(name, key): id(value[1]) for name, module in model.synthesis.named_modules()
+                for key, value in module.__dict__.get("_derived", {}).items()}
+
+    ws = model.mapping(torch.randn(1, 64, generator=torch.Generator().manual_seed(0)))
+    with torch.inference_mode():
+        first = model.synthesis(ws, noise_mode="const")
+        after_first = cached()
+        second = model.synthesis(ws, noise_mode="const")
+    assert ("b8.conv0", "wt") in after_first  # 4 px input: the shared-weight path
+    assert cached() == after_first
+    assert torch.equal(first, second)

@@ -67,7 +67,8 @@ def derived(owner: torch.nn.Module, name: str, sources: tuple[torch.Tensor, ...]
     hit = cache.get(name)
     if hit is not None and hit[0] == key:
         return hit[1]
-    value = build()
+    with torch.inference_mode(False):  # a normal tensor, so that it can be the source of another one
+        value = build()
     cache[name] = (key, value)
     return value
 

@@ -224,8 +224,11 @@ class SynthesisLayer(torch.nn.Module):
                 filters = derived(self, "winograd", (weight,), lambda: winograd.transform_weight(weight))
                 x = winograd.conv3x3(x, filters)
             else:
-                # One fixed layout, so that equal weights give bit-equal images whatever their strides.
-                x = self._conv(x, derived(self, "weight", (weight,), weight.contiguous), x.shape[0])
+                # One fixed layout, so that equal weights give bit-equal images whatever their strides;
+                # channels_last like x, or every convolution would convert the weight again.
+                shared = derived(self, "weight", (weight,),
+                                 lambda: weight.contiguous(memory_format=torch.channels_last))
+                x = self._conv(x, shared, x.shape[0])
             x.mul_(dg[:, :, None, None])
         else:
             x = self._conv(x, weight * styles[:, None, :, None, None] * dg[:, :, None, None, None],
@@ -277,8 +280,8 @@ class SynthesisLayer(torch.nn.Module):
             taps, kh = f.shape[-1], weight.shape[-1]
             pad0 = self.padding + (taps + self.up - 1) // 2 - kh + 1
             pad1 = taps - 1 - kh + self.up - pad0
-            kernel = derived(self, "fir", (f,), lambda: fir_kernel(f, self.up ** 2, y.shape[1], y.dtype),
-                             extra=y.shape[1])
+            kernel = derived(self, "fir", (f,), lambda: fir_kernel(f, self.up ** 2, y.shape[1], y.dtype).contiguous(
+                memory_format=torch.channels_last), extra=y.shape[1])  # the layout conv2d wants: no copy per call
             y = fir_filter(y, f, self.up ** 2, pad0, pad1, kernel)
         return y.reshape(batch, -1, *y.shape[2:]) if groups > 1 else y
 
