@@ -142,6 +142,7 @@ def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int 
     result: dict[str, Any] = {
         "target": target,
         "device": device,
+        "torch_threads": torch.get_num_threads(),
         "frames": frames,
         "fps": 1000.0 / ms,
         "ms_per_frame": ms,
@@ -161,8 +162,8 @@ def print_report(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))
         return
-    print(f"{result['target']} on {result['device']}: {result['fps']:.2f} fps end to end "
-          f"({result['ms_per_frame']:.2f} ms/frame incl. copy to host)")
+    print(f"{result['target']} on {result['device']} ({result['torch_threads']} torch threads): "
+          f"{result['fps']:.2f} fps end to end ({result['ms_per_frame']:.2f} ms/frame incl. copy to host)")
     if result["generator_ms"] is not None:
         print(f"  bare generator (mapping + synthesis): {result['generator_ms']:.2f} ms "
               f"= {1000 / result['generator_ms']:.2f} fps")

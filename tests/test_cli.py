@@ -70,6 +70,7 @@ def test_bench_json_reports_the_figures(reference_dir):
     for key in ("fps", "ms_per_frame", "generator_ms", "engine_overhead_ms", "copy_out_ms", "per_node_ms"):
         assert result[key] is not None, key
     assert result["fps"] > 0 and result["per_node_ms"]["generate"] > 0 and not result["errors"]
+    assert result["torch_threads"] >= 1
 
 
 def test_edit_without_a_screen_says_so_in_one_line():
