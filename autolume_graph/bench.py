@@ -92,16 +92,29 @@ class _OSCProbe:
         self.server.stop()
 
 
-def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int = 5) -> dict[str, Any]:
-    from autolume_graph.outputs.frames import FrameConverter
+def bench_runtime(target: str, device: str) -> Runtime:
+    """The graph of `target` with only its preview as a sink, unpaced, its models loading now."""
     from autolume_graph.render import keep_only_preview
 
-    device = resolve_device(device)
     graph = _graph_for(target)
     keep_only_preview(graph)
     runtime = Runtime(graph, fps=0, device=device)
     for node in graph.nodes.values():
         node.prepare(device)
+    return runtime
+
+
+def loaded_model(graph: Graph) -> Any:
+    """The model of the graph's first ModelLoader, or None while there is none."""
+    return next((n.last_outputs.get("model") for n in graph.nodes.values() if n.type_name == "ModelLoader"), None)
+
+
+def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int = 5) -> dict[str, Any]:
+    from autolume_graph.outputs.frames import FrameConverter
+
+    device = resolve_device(device)
+    runtime = bench_runtime(target, device)
+    graph = runtime.graph
     try:
         probe: _OSCProbe | None = _OSCProbe(runtime)
     except (ImportError, LookupError, OSError):
@@ -135,7 +148,7 @@ def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int 
         pending.wait()
     if probe:
         probe.close()
-    model = next((n.last_outputs.get("model") for n in graph.nodes.values() if n.type_name == "ModelLoader"), None)
+    model = loaded_model(graph)
     errors = {n.name: n.error for n in graph.nodes.values() if n.error}
     runtime.close()
     ms = statistics.median(frame_ms)

@@ -24,8 +24,8 @@ from autolume_graph.gan.loader import load_model
 from autolume_graph.gan.stylegan2 import set_fast_path
 
 
-def _interleaved_ms(fns: dict[str, Callable[[], object]], frames: int, sync: Callable[[], None],
-                    run_length: int = 5) -> dict[str, float]:
+def interleaved_ms(fns: dict[str, Callable[[], object]], frames: int, sync: Callable[[], None] = lambda: None,
+                   run_length: int = 5) -> dict[str, float]:
     """Median frame time of each variant, the variants taking turns in short runs.
 
     Alternating every single frame would time each variant inside the other's allocation pattern
@@ -67,7 +67,7 @@ def bench(name: str, path: Path, device: str, frames: int, baseline_only: bool) 
         return run
 
     for full, what in ((False, "synthesis"), (True, "mapping+synthesis")):
-        ms = _interleaved_ms({k: variant(m, full) for k, m in models.items()}, frames, sync)
+        ms = interleaved_ms({k: variant(m, full) for k, m in models.items()}, frames, sync)
         line = f"{name:12s} {device:4s} {what:18s} baseline {ms['baseline']:7.2f} ms"
         if not baseline_only:
             line += (f" (contiguous {ms['contiguous']:7.2f} ms)   fast {ms['fast']:7.2f} ms"

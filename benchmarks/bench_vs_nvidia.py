@@ -19,13 +19,12 @@ in alternating runs of a few frames (medians), so a noisy neighbour slows both a
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from bench_stylegan2 import interleaved_ms
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "sg2_64_tiny.pkl"
 
@@ -50,22 +49,17 @@ def nvidia_generator(source: Path, pickle_path: Path) -> Callable[[], torch.Tens
 
 def our_frames(pickle_path: Path) -> tuple[Callable[[], object], Callable[[], object]]:
     """(default graph step + host copy, bare mapping + synthesis) for the same pickle."""
-    from autolume_graph.bench import _graph_for
+    from autolume_graph.bench import bench_runtime, loaded_model
     from autolume_graph.outputs.frames import FrameConverter
-    from autolume_graph.render import keep_only_preview
-    from autolume_graph.runtime import Runtime
 
-    graph = _graph_for(str(pickle_path))
-    keep_only_preview(graph)
-    runtime = Runtime(graph, fps=0, device="cpu")
+    runtime = bench_runtime(str(pickle_path), "cpu")
+    graph = runtime.graph
     converter = FrameConverter()
-    for node in graph.nodes.values():
-        node.prepare("cpu")  # loads the model now, as `bench` does
     runtime.step()
     errors = {n.name: n.error for n in graph.nodes.values() if n.error}
     if errors:
         raise SystemExit(f"the default graph failed on {pickle_path}: {errors}")
-    model = next(n.last_outputs["model"] for n in graph.nodes.values() if n.type_name == "ModelLoader")
+    model = loaded_model(graph)
 
     def end_to_end() -> object:
         snap = runtime.step()
@@ -77,19 +71,6 @@ def our_frames(pickle_path: Path) -> tuple[Callable[[], object], Callable[[], ob
     return end_to_end, bare
 
 
-def interleaved_ms(fns: dict[str, Callable[[], object]], frames: int, run_length: int = 4) -> dict[str, float]:
-    """Median ms per frame of each callable, taking turns in short runs (first frame of a run not counted)."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    while min(len(t) for t in times.values()) < frames:
-        for name, fn in fns.items():
-            for i in range(run_length + 1):
-                start = time.perf_counter()
-                fn()
-                if i:
-                    times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) * 1000 for name, t in times.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", type=Path, default=REFERENCE, help="an NVIDIA StyleGAN2 pickle")
@@ -98,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     fns = {"nvidia": nvidia_generator(args.nvidia, args.model)}
     fns["ours end to end"], fns["ours bare"] = our_frames(args.model)
-    ms = interleaved_ms(fns, args.frames)
+    ms = interleaved_ms(fns, args.frames, run_length=4)
     print(f"{args.model.name}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"median of {args.frames} interleaved frames")
     for name, value in ms.items():

@@ -10,27 +10,13 @@ channels in and out, batch 1, float32 channels_last: the table `winograd.pays_of
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 from functools import partial
 
 import torch
 import torch.nn.functional as F
+from bench_stylegan2 import interleaved_ms
 
 from autolume_graph.gan import winograd
-
-
-def speedup(direct: Callable[[], object], fast: Callable[[], object], rounds: int) -> float:
-    times: dict[Callable[[], object], list[float]] = {direct: [], fast: []}
-    for _ in range(rounds):
-        for fn, samples in times.items():
-            for i in range(3):
-                start = time.perf_counter()
-                fn()
-                if i:
-                    samples.append(time.perf_counter() - start)
-    return statistics.median(times[direct]) / statistics.median(times[fast])
 
 
 @torch.inference_mode()
@@ -53,8 +39,10 @@ def main() -> None:
             x = torch.randn(1, channels, size, size, generator=gen).contiguous(memory_format=torch.channels_last)
             weight = torch.randn(channels, channels, 3, 3, generator=gen)
             filters = winograd.transform_weight(weight)
-            rounds = int(min(15, max(2, 2e8 / macs)))
-            ratio = speedup(partial(F.conv2d, x, weight, padding=1), partial(winograd.conv3x3, x, filters), rounds)
+            rounds = int(min(30, max(4, 4e8 / macs)))
+            ms = interleaved_ms({"direct": partial(F.conv2d, x, weight, padding=1),
+                                 "winograd": partial(winograd.conv3x3, x, filters)}, rounds, run_length=2)
+            ratio = ms["direct"] / ms["winograd"]
             mark = "*" if winograd.pays_off(channels, channels, size, size) else " "
             cells.append(f"{ratio:5.2f}x{mark}")
         print(f"{channels:8d} " + " ".join(cells), flush=True)

@@ -15,6 +15,8 @@ network's four 512-channel layers that use it, 8 to 64 px: 150 MB more).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -33,6 +35,13 @@ _AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 
 MIN_CHANNELS = 256
 MIN_SIDE = 8
 CHANNELS_PER_SIDE = 4
+
+
+@functools.cache
+def _data_transforms(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """B^T and A^T as tensors, made once rather than on every convolution of every frame."""
+    with torch.inference_mode(False):
+        return torch.tensor(_BT, dtype=dtype, device=device), torch.tensor(_AT, dtype=dtype, device=device)
 
 
 def pays_off(in_channels: int, out_channels: int, height: int, width: int) -> bool:
@@ -56,8 +65,7 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """
     batch, channels, height, width = x.shape
     out_ch = u.shape[2]
-    bt = torch.tensor(_BT, dtype=x.dtype, device=x.device)
-    at = torch.tensor(_AT, dtype=x.dtype, device=x.device)
+    bt, at = _data_transforms(x.dtype, x.device)
     th, tw = -(-height // TILE), -(-width // TILE)
     # zero padding: 1 for the 3x3 kernel, and up to whole tiles at the bottom and right
     xp = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, TILE * tw + 1 - width, 1, TILE * th + 1 - height))
