@@ -2,6 +2,8 @@
 # GPU figures in one run (under 8 minutes on an H100/H200): see benchmarks/bench_gpu.py.
 # On a machine that has torch with CUDA but not our other dependencies, carry wheels in .whl/
 # (python-osc, for the OSC probe of the end-to-end bench); everything else degrades gracefully.
+# With the reference vectors in .ref/ (README.md and sg2_64_tiny.pkl copied from ../shared/reference,
+# which does not travel to a device machine), the CUDA tests (tests/test_gpu.py) run first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -d .whl ]; then
@@ -9,5 +11,9 @@ if [ -d .whl ]; then
 fi
 python3 -m pip install -q --no-deps --no-build-isolation -e . >/dev/null 2>&1 \
   || export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+[ -d .ref ] && export AUTOLUME_REFERENCE="$PWD/.ref"
+if [ -n "${AUTOLUME_REFERENCE:-}" ] || [ -d ../shared/reference ]; then
+  python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 PYTHONUNBUFFERED=1 python3 benchmarks/bench_gpu.py "$@"

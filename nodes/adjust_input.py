@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from autolume_graph.gan.accel import to_device
 from autolume_graph.gan.latent import (
     VectorFileError,
     apply_directions,
@@ -126,7 +127,7 @@ class AdjustInput(Node):
 
     def _on_device(self, dirs: np.ndarray, like: torch.Tensor) -> torch.Tensor:
         if self._tensor is None or self._tensor[0] is not dirs or self._tensor[1].device != like.device:
-            self._tensor = (dirs, torch.as_tensor(dirs, dtype=like.dtype, device=like.device))
+            self._tensor = (dirs, to_device(torch.as_tensor(dirs, dtype=like.dtype), like.device))
         return self._tensor[1]
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:

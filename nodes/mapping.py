@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from autolume_graph.gan.accel import MappingRunner
+from autolume_graph.gan.accel import MappingRunner, to_device
 from autolume_graph.gan.latent_value import Latent
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.params import Float, Input, Int, Output
@@ -39,7 +39,7 @@ class Mapping(Node):
             self._cache.move_to_end(key)
             return hit[1]
         source = value
-        value = value.to(device)
+        value = to_device(value, device)
         if kind == "w":
             if tuple(value.shape[1:]) != (model.num_ws, model.w_dim):
                 raise NodeError(f"w of shape {tuple(value.shape)} does not fit this model "

@@ -29,6 +29,20 @@ def precision_dtype(precision: str, device: torch.device | str) -> torch.dtype:
     return torch.float32
 
 
+def to_device(value: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """`value.to(device)` that never waits for the GPU.
+
+    A plain host-to-device copy synchronizes the stream: a latent sent each frame would make the
+    frame wait for the previous one to finish before its own work is queued, so the CPU's share of
+    every frame (engine, launches) would stop overlapping the GPU's. Staging in pinned memory lets
+    the copy run asynchronously, in stream order.
+    """
+    device = torch.device(device)
+    if device.type != "cuda" or value.device.type != "cpu":
+        return value.to(device)
+    return value.pin_memory().to(device, non_blocking=True)
+
+
 def _autocast(dtype: torch.dtype, device: torch.device) -> contextlib.AbstractContextManager:
     if dtype == torch.float32:
         return contextlib.nullcontext()

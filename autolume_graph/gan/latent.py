@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .accel import to_device
+
 
 class VectorFileError(ValueError):
     """A vector or direction file that cannot be used; the message is one line naming it."""
@@ -329,7 +331,7 @@ def apply_directions(
     if k > directions.shape[0]:
         raise ValueError(f"{k} amounts for only {directions.shape[0]} directions")
     if isinstance(w, torch.Tensor):
-        dirs = torch.as_tensor(directions[:k], dtype=w.dtype, device=w.device)
-        return w + torch.as_tensor(amounts, dtype=w.dtype, device=w.device) @ dirs
+        dirs = to_device(torch.as_tensor(directions[:k], dtype=w.dtype), w.device)
+        return w + to_device(torch.as_tensor(amounts, dtype=w.dtype), w.device) @ dirs
     w = np.asarray(w)
     return w + np.asarray(amounts, dtype=w.dtype) @ np.asarray(directions[:k], dtype=w.dtype)
