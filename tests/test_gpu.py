@@ -13,6 +13,8 @@ from autolume_graph.bench import bench_runtime
 from autolume_graph.gan.accel import SynthesisRunner, to_device
 from autolume_graph.gan.latent import apply_directions
 from autolume_graph.gan.loader import load_model
+from autolume_graph.gan.sg3_config import random_record
+from autolume_graph.gan.stylegan3 import build_from_record
 from autolume_graph.runtime import Runtime
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -74,3 +76,13 @@ def test_cuda_graphs_match_the_cpu(reference_dir: Path, precision: str, max_diff
     assert (got.cpu() - want).abs().max().item() < max_diff
     to8 = lambda x: (x * 127.5 + 128).clamp(0, 255).to(torch.uint8)  # noqa: E731
     assert (to8(got.cpu()) == to8(want)).float().mean().item() > min_equal
+
+
+def test_stylegan3_input_transform_is_set_without_waiting() -> None:
+    model = build_from_record(random_record(16, "T", seed=1)).cuda()
+    torch.cuda._sleep(GPU_BUSY_CYCLES)
+    model.set_transform(0.25, 0.0, 30.0)
+    assert not torch.cuda.current_stream().query()
+    cpu = build_from_record(random_record(16, "T", seed=1))
+    cpu.set_transform(0.25, 0.0, 30.0)
+    assert torch.equal(model.synthesis.input.transform.cpu(), cpu.synthesis.input.transform)

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .accel import to_device
+
 Edit = Callable[[torch.Tensor], torch.Tensor]
 
 AFFINE_KINDS = ("translate", "rotate", "scale")
@@ -141,7 +143,7 @@ class _Affine:
             to_pixels = torch.diag(torch.tensor([w / 2.0, h / 2.0, 1.0], dtype=torch.float64))
             theta = torch.linalg.inv(to_pixels) @ torch.linalg.inv(forward) @ to_pixels
             grid = F.affine_grid(theta[None, :2].to(x.dtype), [1, 1, h, w], align_corners=False)
-            self._grids[key] = grid = grid.to(x.device)
+            self._grids[key] = grid = to_device(grid, x.device)
         return grid
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -189,7 +191,7 @@ class _OnChannels:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         idx = self._index.get(x.device)
         if idx is None:
-            idx = self._index[x.device] = next(iter(self._index.values())).to(x.device)
+            idx = self._index[x.device] = to_device(next(iter(self._index.values())), x.device)
         return x.index_copy(1, idx, self.edit(x.index_select(1, idx)))
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .accel import to_device
 from .filtered_lrelu import FilteredLReLU
 from .layers import FullyConnectedLayer, attr
 from .mapping import MappingNetwork
@@ -254,8 +255,8 @@ class StyleGAN3(StyleGANModel):
 
     def set_transform(self, tx: float, ty: float, rotate_deg: float) -> None:
         """Translate/rotate the picture by setting the input's transform (cheap; fine every frame)."""
-        matrix = torch.from_numpy(transform_matrix(tx, ty, rotate_deg))
-        self.synthesis.input.transform.copy_(matrix)
+        transform = self.synthesis.input.transform
+        transform.copy_(to_device(torch.from_numpy(transform_matrix(tx, ty, rotate_deg)), transform.device))
 
 
 def build_from_settings(settings: dict[str, Any]) -> StyleGAN3:
