@@ -23,7 +23,7 @@ from autolume_graph.gan.accel import SynthesisRunner
 from autolume_graph.gan.default_model import make_random_model
 from autolume_graph.gan.safe_format import save_model
 from autolume_graph.gan.sg3_config import random_record
-from autolume_graph.gan.stylegan2 import make_settings
+from autolume_graph.gan.stylegan2 import make_settings, set_fast_path
 from autolume_graph.gan.stylegan3 import build_from_record
 from autolume_graph.outputs.frames import FrameConverter
 
@@ -110,12 +110,15 @@ def table(families: list[str], sizes: list[int], seconds: float,
                         ("graphs float16", "float16", True), ("graphs float16 channels_last", "float16", True)]
             if family == "stylegan3":
                 variants[-1:] = [("graphs float16, polyphase lrelu", "float16", True)]
-            elif compiled:
-                variants.append(("graphs float16 compiled", "float16", True))
+            else:  # the same with every derived constant rebuilt per frame (casts, filters, scaled noise)
+                variants.insert(2, ("graphs float16 uncached", "float16", True))
+                if compiled:
+                    variants.append(("graphs float16 compiled", "float16", True))
             for label, precision, graphs in variants:
                 filtered_lrelu.CUDA_USES_LITERAL = "polyphase" not in label
-                if hasattr(model, "set_channels_last"):
-                    model.set_channels_last("channels_last" in label)
+                model.set_channels_last("channels_last" in label)
+                if family == "stylegan2":
+                    set_fast_path(model, "uncached" not in label)
                 try:
                     start = time.perf_counter()
                     runnable = _Compiled(model) if "compiled" in label else model

@@ -15,7 +15,7 @@ from PIL import Image
 from autolume_graph.gan.default_model import make_random_model
 from autolume_graph.gan.generate import render_seed, save_image
 from autolume_graph.gan.loader import load_model
-from autolume_graph.gan.stylegan2 import make_settings, modulated_conv2d, upsample2x
+from autolume_graph.gan.stylegan2 import make_settings, modulated_conv2d, set_fast_path, upsample2x
 
 torch.set_grad_enabled(False)
 
@@ -169,7 +169,6 @@ def test_half_precision_feature_maps_stay_half_between_layers():
     RGB image accumulates in float32 and stays close to the float32 picture."""
     model = make_random_model(make_settings(32, z_dim=64, w_dim=64, mapping_layers=2, channel_base=512,
                                             channel_max=32), seed=7)
-    model.synthesis.fast = False  # the path CUDA takes
     outputs: dict[str, torch.dtype] = {}
     for name, module in model.synthesis.named_modules():
         if name.endswith(("conv0", "conv1", "torgb")):
@@ -185,6 +184,12 @@ def test_half_precision_feature_maps_stay_half_between_layers():
     assert error.mean().item() < 0.01 and error.max().item() < 0.1
 
 
+def _cached(model: torch.nn.Module) -> dict[tuple[str, str], int]:
+    """Which derived tensors each module keeps, by identity."""
+    return {(name, key): id(value[1]) for name, module in model.synthesis.named_modules()
+            for key, value in module.__dict__.get("_derived", {}).items()}
+
+
 def test_cached_weights_survive_inference_mode_frames():
     """Derived weights built from derived weights (the up-convolution's transposed, channels_last
     copy of the shared weight) stay cached when frames run under inference mode, as the graph runs them."""
@@ -192,8 +197,7 @@ def test_cached_weights_survive_inference_mode_frames():
                                             channel_max=32), seed=8)
 
     def cached() -> dict[tuple[str, str], int]:
-        return {(name, key): id(value[1]) for name, module in model.synthesis.named_modules()
-                for key, value in module.__dict__.get("_derived", {}).items()}
+        return _cached(model)
 
     ws = model.mapping(torch.randn(1, 64, generator=torch.Generator().manual_seed(0)))
     with torch.inference_mode():
@@ -203,3 +207,30 @@ def test_cached_weights_survive_inference_mode_frames():
     assert ("b8.conv0", "wt") in after_first  # 4 px input: the shared-weight path
     assert cached() == after_first
     assert torch.equal(first, second)
+
+
+@pytest.mark.parametrize("architecture", ["skip", "resnet"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_autocast_path_keeps_its_constants_and_renders_bit_identically(architecture, channels_last):
+    """Under autocast (CUDA's float16, here the CPU's bfloat16) the plain formulation runs with the
+    constants it derives (cast weights, filters, scaled noise) kept between frames: the same pixels as
+    rebuilding them every frame, and nothing rebuilt on the next frame."""
+    model = make_random_model(make_settings(32, z_dim=64, w_dim=64, mapping_layers=2, channel_base=512,
+                                            channel_max=32, architecture=architecture), seed=9)
+    model.set_channels_last(channels_last)
+    ws = model.mapping(torch.randn(1, 64, generator=torch.Generator().manual_seed(0)))
+
+    def frames() -> list[torch.Tensor]:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return [model.synthesis(ws, noise_scale=0.5), model.synthesis(ws), model.synthesis(ws)]
+
+    cached = frames()
+    kept = _cached(model)
+    assert {("b32.conv0", "fir"), ("b16.conv1", "noise"), ("b16.conv1", "bias"), ("b8.conv1.affine", "scaled")} \
+        <= set(kept)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        again = model.synthesis(ws)
+    assert _cached(model) == kept and torch.equal(again, cached[1])  # the next frame rebuilds nothing
+    set_fast_path(model, False)  # nothing kept: every constant rebuilt per frame
+    for got, want in zip(cached, frames(), strict=True):
+        assert torch.equal(got, want)

@@ -102,12 +102,33 @@ def _float(out: Any) -> Any:
     return out.float() if torch.is_tensor(out) else tuple(o.float() for o in out)
 
 
+class WeightsVersion:
+    """A number that grows with every in-place write to a model's tensors (ModelMix's crossfade).
+
+    A captured graph replays what was derived from the weights at capture time (scaled and cast
+    copies), so it is keyed by this too: a changed mix is rendered eagerly, then captured anew.
+    The model's `live_buffers` (controls written every frame, read live by the graph) do not count.
+    """
+
+    def __init__(self) -> None:
+        self._model: torch.nn.Module | None = None
+        self._tensors: list[torch.Tensor] = []
+
+    def __call__(self, model: torch.nn.Module) -> int:
+        if model is not self._model:
+            live = set(getattr(model, "live_buffers", ()))
+            self._model = model
+            self._tensors = [*model.parameters(), *(t for name, t in model.named_buffers() if name not in live)]
+        return sum(t._version for t in self._tensors)
+
+
 class SynthesisRunner:
     """Runs `model.synthesis` in the chosen precision, through CUDA graphs where that is possible."""
 
     def __init__(self, use_graphs: bool = True) -> None:
         self.use_graphs = use_graphs
         self.graphs = GraphCache()
+        self.weights_version = WeightsVersion()
 
     def __call__(self, model: Any, ws: torch.Tensor, precision: str = "auto", **options: Any) -> Any:
         device = ws.device
@@ -121,7 +142,7 @@ class SynthesisRunner:
                      and options.get("noise_mode", "const") != "random")
         if not graphable:
             return run(ws)
-        key = (id(model), dtype, options.get("noise_mode"), options.get("noise_scale"),
+        key = (id(model), self.weights_version(model), dtype, options.get("noise_mode"), options.get("noise_scale"),
                tuple(sorted((options.get("layer_noise_scale") or {}).items())),
                tuple((k, id(v)) for k, v in sorted((options.get("layer_edits") or {}).items())))
         return self.graphs(key, run, ws)
@@ -132,6 +153,7 @@ class MappingRunner:
 
     def __init__(self) -> None:
         self.graphs = GraphCache()
+        self.weights_version = WeightsVersion()
 
     def __call__(self, model: Any, z: torch.Tensor) -> torch.Tensor:
         def run(x: torch.Tensor) -> torch.Tensor:
@@ -140,4 +162,5 @@ class MappingRunner:
 
         if z.device.type != "cuda":
             return run(z)
-        return self.graphs(id(model), run, z).clone()  # the graph's output buffer is reused next call
+        key = (id(model), self.weights_version(model))
+        return self.graphs(key, run, z).clone()  # the graph's output buffer is reused next call

@@ -51,6 +51,11 @@ def bias_act(
     return x
 
 
+def autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype autocast runs convolutions and matmuls in on this device type, None while it is off."""
+    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+
+
 def derived(owner: torch.nn.Module, name: str, sources: tuple[torch.Tensor, ...], build: Callable[[], Any],
             extra: Hashable = None) -> Any:
     """`build()` kept on `owner` until a source tensor changes, so per-frame work skips constant math.
@@ -158,21 +163,26 @@ class FullyConnectedLayer(torch.nn.Module):
             "bias": self.bias is not None,
         }
 
-    def scaled_params(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """weight * weight_gain and bias * bias_gain, cached while the parameters are unchanged."""
+    def scaled_params(self, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """weight * weight_gain and bias * bias_gain (cast to `dtype` if given), cached while the
+        parameters are unchanged."""
         if not self.fast:
-            return self._scale()
+            return self._scale(dtype)
         sources = (self.weight,) if self.bias is None else (self.weight, self.bias)
-        return derived(self, "scaled", sources, self._scale)
+        return derived(self, "scaled", sources, lambda: self._scale(dtype), extra=dtype)
 
-    def _scale(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _scale(self, dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         b = self.bias
         if b is not None and self.bias_gain != 1:
             b = b * self.bias_gain
-        return self.weight * self.weight_gain, b
+        w = self.weight * self.weight_gain
+        if dtype is None:
+            return w, b
+        return w.to(dtype), None if b is None else b.to(dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w, b = self.scaled_params()
+        # Under autocast the weights are kept in its dtype rather than cast on every call (same values).
+        w, b = self.scaled_params(autocast_dtype(x.device.type))
         if self.activation == "linear":
             return F.linear(x, w, b)
         return bias_act(F.linear(x, w), b, self.activation, ACTIVATION_GAINS[self.activation])

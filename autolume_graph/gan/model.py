@@ -25,6 +25,9 @@ Contract for a family implementation (StyleGAN2 here, StyleGAN3 in `stylegan3.py
       next layer failing.
 * `synthesis.channels_last` (bool attribute, default False) selects the memory format of feature
   maps; see `set_channels_last`.
+* `live_buffers` names the buffers a family writes every frame as controls (StyleGAN3's input
+  transform): CUDA graphs read them as they are at replay, while a write to any other tensor
+  (a weight, ModelMix's crossfade) means recapturing (see `accel.WeightsVersion`).
 * `layer_info()` lists the feature-map layers in forward order (name, resolution, channels).
 * `settings()` returns a JSON-able dict from which the family module's
   `build_from_settings(settings) -> StyleGANModel` rebuilds the same structure (weights not included);
@@ -63,6 +66,7 @@ class StyleGANModel(torch.nn.Module):
     num_ws: int
     img_resolution: int
     img_channels: int
+    live_buffers: tuple[str, ...] = ()
 
     def layer_info(self) -> list[LayerInfo]:
         """The feature-map layers in forward order."""

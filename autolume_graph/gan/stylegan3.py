@@ -238,6 +238,7 @@ class StyleGAN3(StyleGANModel):
     """The StyleGAN3 generator: `mapping` + `synthesis`, names as in NVIDIA's pickles."""
 
     family = "stylegan3"
+    live_buffers = ("synthesis.input.transform",)  # set every frame by `set_transform`
 
     def __init__(self, mapping: dict[str, Any], synthesis: dict[str, Any]) -> None:
         super().__init__()
