@@ -22,6 +22,7 @@ from autolume_graph.outputs.errors import OutputError
 from autolume_graph.outputs.frames import FrameConverter
 from autolume_graph.outputs.ndi import load_runtime
 from autolume_graph.outputs.ndi_pool import SenderPool, pool
+from autolume_graph.outputs.window import monitor_rect
 from autolume_graph.runtime import Runtime
 from autolume_graph.session import Session
 
@@ -210,6 +211,16 @@ def _step_until(runtime: Runtime, done, timeout: float = 30.0) -> None:
         runtime.step()
         time.sleep(0.02)
     assert done()
+
+
+def test_monitor_rectangles_come_from_the_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.environ.get("DISPLAY"):
+        pytest.skip("needs a private Xvfb of a known size; DISPLAY is already set")
+    with xvfb_display("1280x720x24"):
+        assert monitor_rect(0) == (0, 0, 1280, 720)
+        assert monitor_rect(2) == (0, 0, 1280, 720)  # one monitor there: indices wrap
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert monitor_rect(1) == (1920, 0, 1920, 1080)  # no display: assumed side by side
 
 
 def test_output_window_shows_frames_and_its_death_does_not_stop_rendering(reference_dir: Path) -> None:

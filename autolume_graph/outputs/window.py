@@ -12,8 +12,9 @@ only allocated when written); a larger frame needs a new window.
 
 Monitor placement: Dear PyGui cannot list monitors and its own fullscreen always takes the
 primary one, so "fullscreen" is a borderless window covering the chosen monitor's rectangle. The
-rectangles come from `screeninfo` when it is installed; otherwise monitors are assumed to be
-`FALLBACK_MONITOR` sized and side by side, so monitor N starts at x = N * 1920.
+rectangles come from `screeninfo` (RandR or Xinerama on X11, the system's own on Windows and
+macOS); where it finds no display, monitors are assumed to be `FALLBACK_MONITOR` sized and side
+by side, so monitor N starts at x = N * 1920.
 
 The child exits when its window is closed, when the parent sets `STOP`, or when the parent dies.
 Run as ``python -m autolume_graph.outputs.window SEGMENT_NAME``.
@@ -106,12 +107,12 @@ class WindowProcess:
 
 
 def monitor_rect(index: int) -> tuple[int, int, int, int]:
-    """(x, y, width, height) of monitor `index`: from screeninfo if installed (wrapping), else assumed."""
+    """(x, y, width, height) of monitor `index` (wrapping to the monitors there are), else assumed."""
     try:
         from screeninfo import get_monitors
 
         monitors = get_monitors()
-    except Exception:  # not installed, or no display it understands: fall back to side by side
+    except Exception:  # no display it understands: fall back to side by side
         monitors = []
     if monitors:
         m = monitors[index % len(monitors)]
