@@ -143,3 +143,16 @@ def test_stylegan3_transform_changes_are_replayed_by_one_graph() -> None:
         assert torch.allclose(frames[-1], eager(model, ws, "float32"), atol=1e-5)
     assert runner.graphs.captures == 1
     assert not torch.equal(frames[0], frames[-1])
+
+
+@needs_cuda
+def test_a_call_that_cannot_be_captured_runs_eagerly(reference_dir: Path) -> None:
+    model = load_model(reference_dir / "sg2_64_tiny.pkl", "cuda")
+    ws = model.mapping(torch.randn(1, model.z_dim, device="cuda"), psi=0.7)
+    edits = {"b16.conv1": lambda x: x * float(x.abs().max() >= 0)}  # a host sync: no graph can hold it
+    runner, eager = SynthesisRunner(), SynthesisRunner(use_graphs=False)
+    for _ in range(3):
+        got = runner(model, ws, "float32", layer_edits=edits)
+    assert runner.graphs.captures == 0
+    assert torch.allclose(got, eager(model, ws, "float32", layer_edits=edits), atol=1e-5)
+    assert torch.cuda.current_stream() == torch.cuda.default_stream()

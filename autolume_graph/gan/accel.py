@@ -19,6 +19,7 @@ import torch
 
 SETTLE_SECONDS = 0.5
 MAX_GRAPHS = 4
+MAX_UNCAPTURABLE = 64
 
 
 def precision_dtype(precision: str, device: torch.device | str) -> torch.dtype:
@@ -49,6 +50,10 @@ def _autocast(dtype: torch.dtype, device: torch.device) -> contextlib.AbstractCo
     return torch.autocast(device.type, dtype=dtype)
 
 
+class CaptureError(RuntimeError):
+    """A call that runs eagerly but cannot be captured (it waits for the GPU from the host, say)."""
+
+
 class _Captured:
     """One captured graph: a static input buffer in, static outputs out."""
 
@@ -61,10 +66,15 @@ class _Captured:
         with torch.cuda.stream(stream):
             for _ in range(2):  # warm up (cuDNN's algorithm choice) outside the capture
                 run(self.x)
-        torch.cuda.current_stream().wait_stream(stream)
+        current = torch.cuda.current_stream()
+        current.wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.out = run(self.x)
+        try:
+            with torch.cuda.graph(self.graph):
+                self.out = run(self.x)
+        except RuntimeError as exc:
+            torch.cuda.set_stream(current)  # a failed capture can leave its own stream current
+            raise CaptureError(str(exc).splitlines()[0]) from exc
 
     def __call__(self, x: torch.Tensor) -> Any:
         self.x.copy_(x)
@@ -73,10 +83,12 @@ class _Captured:
 
 
 class GraphCache:
-    """Replays `run(x)` from a captured CUDA graph per key; runs eagerly while keys keep changing."""
+    """Replays `run(x)` from a captured CUDA graph per key; runs eagerly while keys keep changing,
+    and for good where a capture fails (the picture must not stop for want of a graph)."""
 
     def __init__(self) -> None:
         self._graphs: OrderedDict[Hashable, _Captured] = OrderedDict()
+        self._uncapturable: set[Hashable] = set()
         self._last_key: Hashable = None
         self._key_changed_at = float("-inf")
         self.captures = 0
@@ -88,9 +100,15 @@ class GraphCache:
             self._last_key, self._key_changed_at = key, now
         captured = self._graphs.get(key)
         if captured is None:
-            if now - self._key_changed_at < SETTLE_SECONDS and self._graphs:
+            if key in self._uncapturable or (now - self._key_changed_at < SETTLE_SECONDS and self._graphs):
                 return run(x)  # options are moving: stay eager until they settle
-            captured = self._graphs[key] = _Captured(run, x)
+            try:
+                captured = self._graphs[key] = _Captured(run, x)
+            except CaptureError:
+                if len(self._uncapturable) >= MAX_UNCAPTURABLE:
+                    self._uncapturable.clear()
+                self._uncapturable.add(key)
+                return run(x)
             self.captures += 1
             while len(self._graphs) > MAX_GRAPHS:
                 self._graphs.popitem(last=False)
