@@ -4,6 +4,8 @@ stay close to the CPU's float32. Tests marked `needs_cuda` skip with the reason 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,15 +23,23 @@ from autolume_graph.runtime import Runtime
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
-GPU_BUSY_CYCLES = 1_000_000_000  # about half a second of GPU time queued ahead of the frames
+@contextmanager
+def _host_never_waits() -> Iterator[None]:
+    """Any synchronization torch makes the host do (a blocking copy, `.item()`) raises inside."""
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
 
 
 @needs_cuda
 def test_host_latents_reach_the_gpu_without_waiting_for_it() -> None:
     z = torch.randn(1, 512)
-    torch.cuda._sleep(GPU_BUSY_CYCLES)
-    on_gpu = to_device(z, "cuda")
-    assert not torch.cuda.current_stream().query()  # queued behind the busy stream, not waited for
+    with pytest.raises(RuntimeError), _host_never_waits():
+        z.to("cuda")  # what it replaces: a blocking copy, which synchronizes
+    with _host_never_waits():
+        on_gpu = to_device(z, "cuda")
     assert torch.equal(on_gpu.cpu(), z)
 
 
@@ -39,12 +49,10 @@ def test_animated_frames_are_queued_without_waiting_for_the_gpu(reference_dir: P
     try:
         for _ in range(10):  # the model loads, the CUDA graphs are captured
             runtime.step()
-        torch.cuda.synchronize()
-        torch.cuda._sleep(GPU_BUSY_CYCLES)
-        for _ in range(3):
-            runtime.step()
-        assert not torch.cuda.current_stream().query()  # three frames queued behind the busy stream
-        assert not any(node.error for node in runtime.graph.nodes.values())
+        with _host_never_waits():
+            for _ in range(3):
+                runtime.step()
+        assert not any(node.error for node in runtime.graph.nodes.values())  # a sync would raise in a cook
         first = _published(runtime).cpu()
         time.sleep(0.2)
         assert not torch.equal(first, _published(runtime).cpu())  # the seed animates: real, new frames
@@ -60,9 +68,8 @@ def _published(runtime: Runtime) -> torch.Tensor:
 def test_shifting_w_on_the_gpu_does_not_wait_for_it() -> None:
     w, dirs = torch.randn(1, 8, 512), torch.nn.functional.normalize(torch.randn(3, 512), dim=1)
     w_gpu, dirs_gpu = w.cuda(), dirs.cuda()
-    torch.cuda._sleep(GPU_BUSY_CYCLES)
-    shifted = apply_directions(w_gpu, dirs_gpu, [0.5, -1.0, 2.0])
-    assert not torch.cuda.current_stream().query()
+    with _host_never_waits():
+        shifted = apply_directions(w_gpu, dirs_gpu, [0.5, -1.0, 2.0])
     assert torch.allclose(shifted.cpu(), apply_directions(w, dirs, [0.5, -1.0, 2.0]), atol=1e-5)
 
 
@@ -87,9 +94,8 @@ def test_cuda_graphs_match_the_cpu(reference_dir: Path, precision: str, max_diff
 @needs_cuda
 def test_stylegan3_input_transform_is_set_without_waiting() -> None:
     model = build_from_record(random_record(16, "T", seed=1)).cuda()
-    torch.cuda._sleep(GPU_BUSY_CYCLES)
-    model.set_transform(0.25, 0.0, 30.0)
-    assert not torch.cuda.current_stream().query()
+    with _host_never_waits():
+        model.set_transform(0.25, 0.0, 30.0)
     cpu = build_from_record(random_record(16, "T", seed=1))
     cpu.set_transform(0.25, 0.0, 30.0)
     assert torch.equal(model.synthesis.input.transform.cpu(), cpu.synthesis.input.transform)
