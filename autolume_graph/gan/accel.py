@@ -2,9 +2,11 @@
 
 Eager PyTorch spends most of a small network's frame launching kernels; a CUDA graph launches a
 whole call at once. A graph bakes in everything but its input buffers, so one is captured per set
-of options (model, noise, edits, precision) and reused while they stay put. Options that change
-every frame (an animated noise strength, say) would recapture every frame, so while they are
-moving the call runs eagerly and a graph is captured once they have settled.
+of options (model, weights version, noise, edits, precision) and reused while they stay put.
+Options that change every frame (an animated noise strength, say) would recapture every frame, so
+while they are moving the call runs eagerly and a graph is captured once they have settled; a call
+that cannot be captured runs eagerly for good. Host values reach the GPU without a stream sync
+(`to_device`), so no frame waits for the previous one.
 """
 
 from __future__ import annotations

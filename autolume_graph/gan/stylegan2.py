@@ -561,7 +561,8 @@ class StyleGAN2(StyleGANModel):
 
 
 def set_fast_path(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
-    """Switch the cached/reordered CPU fast path on or off (off: the baseline for benchmarks)."""
+    """Switch the fast path on or off: constants derived from the weights kept between frames, and on
+    the CPU in float32 the reordered formulation (off: the baseline for benchmarks)."""
     for module in model.modules():
         if isinstance(module, (SynthesisNetwork, FullyConnectedLayer)):
             module.fast = enabled
