@@ -16,4 +16,5 @@ if [ -n "${AUTOLUME_REFERENCE:-}" ] || [ -d ../shared/reference ]; then
   python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 benchmarks/bench_ops.py --size 512
 PYTHONUNBUFFERED=1 python3 benchmarks/bench_gpu.py "$@"
