@@ -2,8 +2,11 @@
 
 The graph is the tiny reference model at 64 px (or `--model`) with an animated seed, run headless as
 `autolume-graph run GRAPH --frames N --fps 0 --osc-port P`; a sender process sends random values to
-bound parameters until the run ends. VmRSS of the run is sampled from /proc; growth is the last
-sample against the sample a quarter of the way in (after warm-up: model load, first cooks, caches).
+bound parameters until the run ends. VmRSS of the run is sampled from /proc every 0.1 s; growth is
+the median of the last quarter of the run against the highest sample of its second quarter (after
+warm-up: model load, first cooks, caches). RSS swings by several percent for seconds at a time as
+the allocator takes and returns memory, so growth is measured against the top of the band it
+reached, which a leak leaves behind.
 
     python benchmarks/soak.py --frames 20000 [--model FILE]
 """
@@ -14,6 +17,7 @@ import argparse
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +40,11 @@ def _rss_kb(pid: int) -> int | None:
     except OSError:
         return None
     return next((int(line.split()[1]) for line in text.splitlines() if line.startswith("VmRSS:")), None)
+
+
+def _window(samples: list[tuple[float, int]], start: float, stop: float) -> list[int]:
+    """The VmRSS samples taken in [start, stop] s (the last one if none was)."""
+    return [rss for t, rss in samples if start <= t <= stop] or [samples[-1][1]]
 
 
 def send_random(port: int, rate: float, seed: int = 3) -> None:
@@ -78,8 +87,8 @@ def soak(reference: Path, frames: int, rate: float = 200, model: Path | None = N
             sender.wait()
         seconds = time.perf_counter() - start
         stderr = run.stderr.read()
-    warm = next(rss for t, rss in samples if t >= seconds / 4)
-    end = samples[-1][1]
+    warm = max(_window(samples, seconds / 4, seconds / 2))
+    end = int(statistics.median(_window(samples, 3 * seconds / 4, seconds)))
     return {"returncode": run.returncode, "stderr": stderr, "seconds": seconds, "frames": frames,
             "rss_warm_kb": warm, "rss_end_kb": end, "growth": end / warm - 1.0}
 
