@@ -186,9 +186,9 @@ class SynthesisLayer(torch.nn.Module):
         # Under autocast x comes out of the convolution in half precision; noise and bias join it in
         # that dtype so the feature maps stay half between layers (float32 ones would double the
         # memory traffic of every elementwise pass and cost a cast before each convolution).
-        dtype = autocast_dtype(x.device.type) or x.dtype
-        layout = _layout(x)
-        fir = self._fir(self.out_channels, dtype, layout) if run.cache and self.up > 1 else None
+        fir = None
+        if run.cache and self.up > 1:  # the filter runs on the up-convolution's output: autocast's dtype
+            fir = self._fir(self.out_channels, autocast_dtype(x.device.type) or x.dtype, _layout(x))
         x = modulated_conv2d(x, self.weight, styles, True, self.up, self.padding, self.resample_filter, fir)
         if self.use_noise and run.noise_mode != "none":
             scale = run.layer_noise_scale.get(self.name, run.noise_scale)

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from autolume_graph.osc.serving import ServingThread
+from autolume_graph.osc.serving import BackgroundServer
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +167,13 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("oscquery: " + format, *args)
 
 
-class OSCQueryServer:
+class OSCQueryServer(BackgroundServer):
     """Serves the OSCQuery tree of `provider()` on `host:port` (default: OSC port + 1).
 
     Port 0 picks a free port (tests); read it from `address` after `start()`.
     """
+
+    thread_name = "oscquery"
 
     def __init__(
         self,
@@ -183,6 +185,7 @@ class OSCQueryServer:
         osc_ip: str | None = None,
         advertise: bool = False,
     ) -> None:
+        super().__init__()
         self.provider = provider
         self.osc_port = osc_port
         self.name = name
@@ -190,7 +193,6 @@ class OSCQueryServer:
         self._host = host
         self._port = osc_port + 1 if port is None else port
         self._advertise = advertise
-        self._serving: ServingThread | None = None
         self._zeroconf: tuple[Any, Any] | None = None
 
     def host_info(self) -> dict[str, Any]:
@@ -205,14 +207,15 @@ class OSCQueryServer:
             info["OSC_IP"] = self.osc_ip
         return info
 
-    def start(self) -> None:
-        """Bind (raising OSError if the port is taken), serve on a daemon thread, advertise if asked."""
-        if self._serving is not None:
-            return
+    def _bind(self) -> _HTTPServer:
         server = _HTTPServer((self._host, self._port), _Handler)
         server.app = self
-        self._serving = ServingThread(server, "oscquery", poll_interval=0.1)
-        if self._advertise:
+        return server
+
+    def start(self) -> None:
+        """Bind (raising OSError if the port is taken), serve on a daemon thread, advertise if asked."""
+        super().start()
+        if self._advertise and self._zeroconf is None:
             self._zeroconf = _advertise(self.name, self._host, self.address[1])
 
     def stop(self) -> None:
@@ -220,23 +223,7 @@ class OSCQueryServer:
         if self._zeroconf is not None:
             _withdraw(*self._zeroconf)
             self._zeroconf = None
-        if self._serving is not None:
-            self._serving.stop()
-            self._serving = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The bound (host, port); raises if not started."""
-        if self._serving is None:
-            raise RuntimeError("OSCQueryServer is not started")
-        return self._serving.address
-
-    def __enter__(self) -> OSCQueryServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
 
 def _lan_ip() -> str:

@@ -27,7 +27,7 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.parsing import osc_types
 
 from autolume_graph.osc.mailbox import Mailbox
-from autolume_graph.osc.serving import ServingThread
+from autolume_graph.osc.serving import BackgroundServer
 
 DEFAULT_PORT = 1338
 MAX_BUNDLE_DEPTH = 8
@@ -150,11 +150,14 @@ class _UDPServer(BlockingOSCUDPServer):
         time.sleep(BATCH_SECONDS)
 
 
-class OSCServer:
+class OSCServer(BackgroundServer):
     """Receives OSC on `host:port` into `mailbox` on its own daemon thread.
 
     Port 0 picks a free port; read the actual one from `address` after `start()`.
     """
+
+    thread_name = "osc-server"
+    poll_interval = 0.05
 
     def __init__(
         self,
@@ -163,44 +166,16 @@ class OSCServer:
         port: int = DEFAULT_PORT,
         recv_buffer_bytes: int = 4 << 20,
     ) -> None:
+        super().__init__()
         self.mailbox = mailbox if mailbox is not None else Mailbox()
         self._host = host
         self._port = port
         self._recv_buffer = recv_buffer_bytes
-        self._serving: ServingThread | None = None
 
-    def start(self) -> None:
-        """Bind (raising OSError if the port is taken) and start serving."""
-        if self._serving is not None:
-            return
+    def _bind(self) -> _UDPServer:
         server = _UDPServer((self._host, self._port), self.mailbox)
         try:  # a bigger kernel buffer absorbs bursts while the thread is descheduled
             server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._recv_buffer)
         except OSError:
             pass
-        self._serving = ServingThread(server, "osc-server", poll_interval=0.05)
-
-    def stop(self) -> None:
-        """Stop serving, join the thread and close the socket so the port is free again."""
-        if self._serving is not None:
-            self._serving.stop()
-            self._serving = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The bound (host, port); raises if not started."""
-        if self._serving is None:
-            raise RuntimeError("OSCServer is not started")
-        return self._serving.address
-
-    @property
-    def running(self) -> bool:
-        """Whether the serving thread is alive."""
-        return self._serving is not None and self._serving.alive
-
-    def __enter__(self) -> OSCServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return server
