@@ -102,9 +102,12 @@ class Node:
         return True
 
     def binding(self, name: str) -> Binding:
-        """The OSC binding of a parameter; by default enabled at `/<node name>/<param>` with mapping `x`."""
+        """The OSC binding of a parameter: by default at `/<node name>/<param>` with mapping `x`, enabled
+        unless the parameter names a file or writes one (those only when the user binds them)."""
         found = self.bindings.get(name)
-        return found if found is not None else Binding(True, f"/{self.name}/{name}", "x")
+        if found is not None:
+            return found
+        return Binding(self.params[name].bound_by_default, f"/{self.name}/{name}", "x")
 
     def __repr__(self) -> str:
         return f"<{self.type_name} {self.name or self.id}>"

@@ -20,6 +20,10 @@ class ParamError(ValueError):
     """A value that a parameter cannot take; the message is one line."""
 
 
+GENERIC_LIMIT = 1.0e6
+"""The hard bound of a number parameter that declares none: finite float32 work, whatever comes in."""
+
+
 class ParamType(str, Enum):
     FLOAT = "float"
     INT = "int"
@@ -45,7 +49,14 @@ _PORT_OF = {
 
 @dataclass(frozen=True)
 class Param:
-    """A declared parameter. `min`/`max` are the UI range; `clip` says whether values outside are clipped."""
+    """A declared parameter. `min`/`max` are the UI range; `clip` says whether values outside are clipped.
+
+    `limit` is the hard range that holds everywhere (editor, OSC, MIDI, wires, files) for parameters
+    that go past their UI range (`clip=False`); without one they are held to +-GENERIC_LIMIT. A
+    parameter whose value costs work (counts, kernel sizes) must declare a limit it can afford.
+    `writes` marks a parameter that names a file to write or triggers a write: like every path, it
+    is not bound to OSC unless the user binds it.
+    """
 
     type: ParamType
     default: Any
@@ -57,6 +68,8 @@ class Param:
     choices: tuple[str, ...] = ()
     resets: bool = False
     file_kind: str = ""
+    limit: tuple[float, float] | None = None
+    writes: bool = False
 
     @property
     def port_type(self) -> PortType:
@@ -65,6 +78,22 @@ class Param:
     @property
     def osc_addressable(self) -> bool:
         return self.type is not ParamType.DATA
+
+    @property
+    def bound_by_default(self) -> bool:
+        """Whether the default OSC binding is on: never for paths or parameters that write files."""
+        return self.osc_addressable and self.type is not ParamType.PATH and not self.writes
+
+    @property
+    def hard_range(self) -> tuple[float, float]:
+        """The range a number is clipped to wherever it comes from."""
+        if self.clip and self.min is not None and self.max is not None:
+            return float(self.min), float(self.max)
+        low, high = self.limit if self.limit is not None else (-GENERIC_LIMIT, GENERIC_LIMIT)
+        if self.clip:
+            low = low if self.min is None else max(low, float(self.min))
+            high = high if self.max is None else min(high, float(self.max))
+        return float(low), float(high)
 
     def coerce(self, value: Any) -> Any:
         """Convert `value` to this parameter's type, clipped where the range says so."""
@@ -88,32 +117,30 @@ class Param:
             raise ParamError("expected a finite number")
         if self.type in (ParamType.BOOL, ParamType.TRIGGER):
             return bool(value >= 0.5) if not isinstance(value, bool) else value
-        number = float(value)
-        if self.clip:
-            if self.min is not None:
-                number = max(number, self.min)
-            if self.max is not None:
-                number = min(number, self.max)
+        low, high = self.hard_range
+        number = min(max(float(value), low), high)
         return int(round(number)) if self.type is ParamType.INT else number
 
 
 def Float(default: float, min: float | None = None, max: float | None = None, *, doc: str = "",
-          unit: str = "", clip: bool = True, resets: bool = False) -> Param:
-    return Param(ParamType.FLOAT, float(default), doc, min, max, unit, clip, resets=resets)
+          unit: str = "", clip: bool = True, resets: bool = False, limit: tuple[float, float] | None = None
+          ) -> Param:
+    return Param(ParamType.FLOAT, float(default), doc, min, max, unit, clip, resets=resets, limit=limit)
 
 
 def Int(default: int, min: int | None = None, max: int | None = None, *, doc: str = "",
-        unit: str = "", clip: bool = True, resets: bool = False) -> Param:
-    return Param(ParamType.INT, int(default), doc, min, max, unit, clip, resets=resets)
+        unit: str = "", clip: bool = True, resets: bool = False, limit: tuple[float, float] | None = None
+        ) -> Param:
+    return Param(ParamType.INT, int(default), doc, min, max, unit, clip, resets=resets, limit=limit)
 
 
 def Bool(default: bool, *, doc: str = "", resets: bool = False) -> Param:
     return Param(ParamType.BOOL, bool(default), doc, 0, 1, resets=resets)
 
 
-def Trigger(*, doc: str = "") -> Param:
-    """Fires for one cook when set true, then reads false again."""
-    return Param(ParamType.TRIGGER, False, doc, 0, 1)
+def Trigger(*, doc: str = "", writes: bool = False) -> Param:
+    """Fires for one cook when set true, then reads false again; `writes`: it writes a file when it fires."""
+    return Param(ParamType.TRIGGER, False, doc, 0, 1, writes=writes)
 
 
 def Choice(default: str, choices: tuple[str, ...], *, doc: str = "", resets: bool = False) -> Param:
@@ -124,8 +151,8 @@ def String(default: str = "", *, doc: str = "", resets: bool = False) -> Param:
     return Param(ParamType.STRING, default, doc, resets=resets)
 
 
-def FilePath(default: str = "", *, kind: str, doc: str = "", resets: bool = False) -> Param:
-    return Param(ParamType.PATH, default, doc, resets=resets, file_kind=kind)
+def FilePath(default: str = "", *, kind: str, doc: str = "", resets: bool = False, writes: bool = False) -> Param:
+    return Param(ParamType.PATH, default, doc, resets=resets, file_kind=kind, writes=writes)
 
 
 def Data(default: Any = None, *, doc: str = "", resets: bool = False) -> Param:
@@ -171,6 +198,7 @@ def params_doc(params: dict[str, Param]) -> dict[str, dict[str, Any]]:
         name: {k: v for k, v in {
             "type": p.type.value, "default": p.default, "min": p.min, "max": p.max, "unit": p.unit,
             "clip": p.clip, "choices": list(p.choices) or None, "doc": p.doc,
+            "limit": list(p.hard_range) if p.type in (ParamType.FLOAT, ParamType.INT) and not p.clip else None,
         }.items() if v not in (None, "")}
         for name, p in params.items()
     }
