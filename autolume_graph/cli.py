@@ -1,6 +1,9 @@
 """Command line: run | render | edit | nodes | dump | generate | bench.
 
-User mistakes end with one line on stderr and a non-zero exit, never a traceback.
+Exit status: 0 when the work is done; 2 for a user mistake (a bad argument, graph, model or path,
+an output that cannot be written: one line on stderr, never a traceback); `run` ends with 0 on
+SIGTERM and 130 on Ctrl+C, after finishing its outputs; other commands stopped by a signal end
+with 130 (SIGINT) or 143 (SIGTERM). A traceback is a bug.
 """
 
 from __future__ import annotations
@@ -9,14 +12,21 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
+from autolume_graph import arg_types
 from autolume_graph.errors import UserError
 from autolume_graph.graph import Graph
+from autolume_graph.stop_signals import Stopped, StopRequest, interrupted_status, interrupting, show_status
+
+if TYPE_CHECKING:
+    from autolume_graph.outputs.run_out import FrameTap
+    from autolume_graph.session import Session
 
 
 def resolve_graph_path(ref: str | None) -> Path:
@@ -82,48 +92,84 @@ def cmd_dump(args: argparse.Namespace) -> int:
     return 0
 
 
-def _frame_writer(out: Path | None, fps: float) -> tuple[Callable[[Any, float], None], Callable[[], None]]:
-    """Where `run --out` puts frames: .mp4 (video, every frame), .npy (all frames, uint8), .png (the last)."""
-    if out is None:
-        return (lambda image, t: None), (lambda: None)
-    from autolume_graph.outputs.frames import FrameConverter
+def checked_device(choice: str) -> str:
+    """The device for `--device`; UserError where CUDA is asked for and this machine has none."""
+    from autolume_graph.runtime import resolve_device
 
-    suffix = out.suffix.lower()
-    converter = FrameConverter()
-    if suffix == ".mp4":
-        from autolume_graph.outputs.errors import OutputError
-        from autolume_graph.outputs.recorder import VideoRecorder
+    device = resolve_device(choice)
+    if device.startswith("cuda"):
+        import torch
 
-        recorder = VideoRecorder(out, fps or 30.0)
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {choice}: no CUDA device here (torch {torch.__version__})")
+    return device
 
-        def write_mp4(image: Any, t: float) -> None:
-            try:
-                recorder.write_every(converter.convert(image).bgra, t)
-            except OutputError as exc:
-                raise UserError(str(exc)) from None
 
-        def close_mp4() -> None:
-            recorder.close()
-            if recorder.error:
-                raise UserError(str(recorder.error))
+def _frame_tap(out: str | None, fps: float) -> FrameTap | None:
+    """Where `run --out` writes frames (see `outputs.run_out`); None without --out."""
+    if not out:
+        return None
+    from autolume_graph.outputs.run_out import FrameTap, open_frame_file
 
-        return write_mp4, close_mp4
-    if suffix not in (".npy", ".png"):
-        raise UserError(f"{out}: --out must end in .mp4, .npy or .png")
-    frames: list[np.ndarray] = []
+    return FrameTap(open_frame_file(Path(out), fps))
 
-    def close() -> None:
-        if not frames:
-            raise UserError("the graph produced no image (is there a Preview node?)")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".npy":
-            np.save(out, np.stack(frames))
-        else:
-            from PIL import Image
 
-            Image.fromarray(frames[-1]).save(out)
+def _close_show(session: Session, tap: FrameTap | None, discard: bool) -> None:
+    """Close the show's parts in order: the render thread and the graph's nodes (windows, recorders, NDIOut
+    handing its sender back), the --out file (finished, or dropped with `discard`), then every NDI sender
+    and the NDI runtime, whose threads must be gone before the interpreter exits (see `outputs.ndi`)."""
+    from autolume_graph.outputs import ndi, ndi_pool
 
-    return (lambda image, t: frames.append(converter.convert(image).rgb.copy())), close
+    try:
+        session.close()
+        if tap is not None:
+            if not discard:
+                tap.take(session.runtime.snapshot)  # the last frame: hooks write each frame at the next one's start
+            tap.out.close(discard=discard or tap.error is not None)
+            if tap.error is not None and not discard:
+                raise tap.error
+    finally:
+        ndi_pool.pool.close_all()
+        ndi.shutdown()
+
+
+@contextmanager
+def _show_closed(session: Session, tap: FrameTap | None) -> Iterator[None]:
+    """`_close_show` whatever happens inside; an exception drops the --out file (the old one stays)."""
+    try:
+        yield
+    except BaseException:
+        _close_show(session, tap, discard=True)
+        raise
+    _close_show(session, tap, discard=False)
+
+
+def _check(tap: FrameTap | None) -> None:
+    if tap is not None and tap.error is not None:
+        raise tap.error
+
+
+def _show(session: Session, tap: FrameTap | None, frames: int, stop: StopRequest) -> None:
+    """Run `frames` frames on this thread, or (0) the render thread until a stop is requested."""
+    runtime = session.runtime
+    if frames:
+        for _ in range(frames):
+            if stop.requested.is_set():
+                break
+            runtime.step()
+            _check(tap)
+            session.report_errors()
+        return
+    runtime.start()
+    last_frame_seen = -1
+    while not stop.requested.wait(0.5):
+        _check(tap)
+        snap = runtime.snapshot
+        if snap.frame != last_frame_seen:
+            last_frame_seen = snap.frame
+            print(f"\rframe {snap.frame}  {snap.fps:5.1f} fps", end="", file=sys.stderr)
+            session.report_errors()
+    print(file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -131,54 +177,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     from autolume_graph.session import Session
 
     graph = open_graph(args.graph)
-    session = Session(Runtime(graph, fps=args.fps, fixed_step=args.fixed_step, device=args.device),
-                      osc_host=args.osc_host, osc_port=args.osc_port, oscquery_port=args.oscquery_port,
-                      ndi_name=args.ndi_name, osc=not args.no_osc)
-    write, finish = _frame_writer(Path(args.out) if args.out else None, args.fps)
-    runtime = session.runtime
-    print("preparing (loading models)...", file=sys.stderr)
-    for node in graph.nodes.values():
-        node.prepare(runtime.device)
-    session.start_services()
-    print(f"running {args.graph or 'default'} on {runtime.device}"
-          f"{f', OSC on {session.osc_address}' if session.osc_address else ''}", file=sys.stderr)
+    runtime = Runtime(graph, fps=args.fps, fixed_step=args.fixed_step, device=checked_device(args.device))
+    session = Session(runtime, osc_host=args.osc_host, osc_port=args.osc_port, oscquery_port=args.oscquery_port,
+                      ndi_name=args.ndi_name, osc=not args.no_osc, osc_allow=args.osc_allow)
+    tap = _frame_tap(args.out, args.fps)
+    if tap is not None:
+        runtime.frame_hooks.append(tap)
+    stop = StopRequest()
     start = time.perf_counter()
-    frames = 0
-    last_frame_seen = -1
     try:
-        if args.frames:
-            runtime.target_fps = args.fps
-            for _ in range(args.frames):
-                snap = runtime.step()
-                frames += 1
-                for image in snap.published.values():
-                    write(image, snap.time)
-                    break
-                session.report_errors()
-        else:
-            runtime.start()
-            while True:
-                time.sleep(0.5)
-                snap = runtime.snapshot
-                if snap.frame != last_frame_seen:
-                    last_frame_seen = snap.frame
-                    print(f"\rframe {snap.frame}  {snap.fps:5.1f} fps", end="", file=sys.stderr)
-                    session.report_errors()
-    except KeyboardInterrupt:
+        with stop.active(), _show_closed(session, tap):
+            print("preparing (loading models)...", file=sys.stderr)
+            for node in graph.nodes.values():
+                node.prepare(runtime.device)
+            session.start_services()
+            print(f"running {args.graph or 'default'} on {runtime.device}"
+                  f"{f', OSC on {session.osc_address}' if session.osc_address else ''}", file=sys.stderr)
+            stop.defer()  # from now on a signal ends the show after its current frame
+            start = time.perf_counter()
+            _show(session, tap, args.frames, stop)
+    except Stopped:  # before the show began: nothing to finish
         pass
-    finally:
-        frames = frames or max(runtime.snapshot.frame + 1, 0)
-        elapsed = time.perf_counter() - start
-        session.close()
-        finish()
+    elapsed = time.perf_counter() - start
+    frames = runtime.snapshot.frame + 1  # the render thread has stopped: this is the last frame made
     print(f"{frames} frames in {elapsed:.2f} s: {frames / max(elapsed, 1e-9):.2f} fps"
-          f"{f', written to {args.out}' if args.out else ''}")
-    return 0
+          f"{f', written to {tap.out.path}' if tap is not None and frames else ''}")
+    return show_status(stop.signum)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     from autolume_graph import render
-    from autolume_graph.runtime import resolve_device
 
     try:
         if args.loop == (args.seconds is not None):
@@ -188,27 +216,43 @@ def cmd_render(args: argparse.Namespace) -> int:
         seconds = render.loop_seconds(graph) if args.loop else args.seconds
         frames = render.frame_count(seconds, args.fps)
         written = render.render(graph, args.out, fps=args.fps, size=size, frames=frames,
-                                device=resolve_device(args.device), progress=sys.stderr)
+                                device=checked_device(args.device), progress=sys.stderr)
     except render.RenderError as exc:
         raise UserError(str(exc)) from None
     print(f"{written} frames ({written / args.fps:.3f} s at {args.fps:g} fps) written to {args.out}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autolume-graph", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's refusals as one line and exit status 2, without the usage block (`--help` shows it)."""
 
-    p = sub.add_parser("run", help="run a graph headless")
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="autolume-graph", description=__doc__.splitlines()[0],
+                           epilog=" ".join(__doc__.split("\n\n", 1)[1].split()))
+    sub = parser.add_subparsers(dest="command", required=True)
+    devices = ["auto", "cpu", "cuda"]
+
+    p = sub.add_parser("run", help="run a graph headless",
+                       epilog="Ends on its own after --frames, or on Ctrl+C or SIGTERM: the current frame is "
+                              "finished, outputs are closed in order and --out is completed. Exit status 0 "
+                              "(SIGTERM included), 130 on Ctrl+C, 2 for a mistake (one line on stderr).")
     p.add_argument("graph", nargs="?", help="graph file or shipped graph name (default: default)")
-    p.add_argument("--frames", type=int, default=0, help="stop after N frames (0: run until Ctrl+C)")
-    p.add_argument("--fps", type=float, default=30.0, help="target frame rate (0: as fast as possible)")
+    p.add_argument("--frames", type=arg_types.count, default=0, help="stop after N frames (0: run until stopped)")
+    p.add_argument("--fps", type=arg_types.live_rate, default=30.0,
+                   help="target frame rate (0: as fast as possible)")
     p.add_argument("--fixed-step", action="store_true", help="advance the clock 1/fps per frame")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--out", help="write frames: .mp4 video, .npy stack (uint8) or .png (last frame)")
+    p.add_argument("--device", default="auto", choices=devices)
+    p.add_argument("--out", help="write frames: .mp4 video, .npy stack (uint8) or .png/.jpg (last frame)")
     p.add_argument("--osc-host", default=None, help="OSC listen address (0.0.0.0: all interfaces)")
-    p.add_argument("--osc-port", type=int, default=None, help="OSC UDP port (default 1338)")
-    p.add_argument("--oscquery-port", type=int, default=None, help="OSCQuery HTTP port (default OSC port + 1)")
+    p.add_argument("--osc-port", type=arg_types.port, default=None, help="OSC UDP port (default 1338; 0: any free)")
+    p.add_argument("--oscquery-port", type=arg_types.port, default=None,
+                   help="OSCQuery HTTP port (default OSC port + 1)")
+    p.add_argument("--osc-allow", type=arg_types.allow_list, default=None, metavar="CIDR[,CIDR]",
+                   help="take OSC only from these networks or hosts (default: the graph's setting, else all)")
     p.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
     p.add_argument("--ndi-name", default=None, help="NDI sender name of the graph's NDIOut node")
     p.set_defaults(func=cmd_run)
@@ -216,11 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="render a graph offline to MP4: one seamless loop or S seconds")
     p.add_argument("graph", help="graph file or shipped graph name")
     p.add_argument("--loop", action="store_true", help="exactly one cycle of the graph's loop node")
-    p.add_argument("--seconds", type=float, default=None, help="length in seconds")
-    p.add_argument("--fps", type=float, default=30.0, help="frame rate of the clock and the video")
+    p.add_argument("--seconds", type=arg_types.duration, default=None, help="length in seconds")
+    p.add_argument("--fps", type=arg_types.rate, default=30.0, help="frame rate of the clock and the video")
     p.add_argument("--size", default=None, help="frame size WIDTHxHEIGHT (default: the image's own)")
     p.add_argument("--out", required=True, help=".mp4 file to write")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=devices)
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("nodes", help="list every node type with ports, parameters and OSC addresses")
@@ -236,20 +280,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="render one image from a model and a seed")
     p.add_argument("model", help="network pickle, our model file, or a name in models/ ('default')")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--psi", type=float, default=1.0, help="truncation (diversity)")
+    p.add_argument("--seed", type=arg_types.seed, default=0)
+    p.add_argument("--psi", type=arg_types.finite, default=1.0, help="truncation (diversity)")
     p.add_argument("--noise-mode", default="const", choices=["const", "random", "none"])
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--tx", type=float, default=0.0, help="StyleGAN3 input translate x")
-    p.add_argument("--ty", type=float, default=0.0, help="StyleGAN3 input translate y")
-    p.add_argument("--rotate", type=float, default=0.0, help="StyleGAN3 input rotation, degrees")
-    p.add_argument("--out", required=True, help=".png (uint8) or .npy (float32 CHW)")
+    p.add_argument("--device", default="cpu", choices=devices)
+    p.add_argument("--tx", type=arg_types.finite, default=0.0, help="StyleGAN3 input translate x")
+    p.add_argument("--ty", type=arg_types.finite, default=0.0, help="StyleGAN3 input translate y")
+    p.add_argument("--rotate", type=arg_types.finite, default=0.0, help="StyleGAN3 input rotation, degrees")
+    p.add_argument("--out", required=True, help=".png/.jpg (uint8) or .npy (float32 CHW)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("bench", help="benchmark a graph, or the default graph with a model file")
     p.add_argument("target", nargs="?", default="default", help="graph file/name or model file (.pkl)")
-    p.add_argument("--frames", type=int, default=100)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--frames", type=arg_types.positive_count, default=100)
+    p.add_argument("--device", default="auto", choices=devices)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench)
     return parser
@@ -258,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_bench(args: argparse.Namespace) -> int:
     from autolume_graph.bench import print_report, run_bench
 
-    print_report(run_bench(args.target, args.frames, args.device), args.json)
+    print_report(run_bench(args.target, args.frames, checked_device(args.device)), args.json)
     return 0
 
 
@@ -272,43 +316,66 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from autolume_graph.gan.generate import render_seed, save_image
+    from autolume_graph.gan.generate import check_output, render_seed, save_image
     from autolume_graph.gan.loader import load_model
     from autolume_graph.gan.store import resolve_model_path
-    from autolume_graph.runtime import resolve_device
 
-    device = resolve_device(args.device)
+    out = check_output(args.out)  # before the model loads: a wrong suffix costs nothing
+    device = checked_device(args.device)
     model = load_model(resolve_model_path(args.model), device=device)
     if any((args.tx, args.ty, args.rotate)):
         if not hasattr(model, "set_transform"):
             raise UserError("--tx/--ty/--rotate need a StyleGAN3 model")
         model.set_transform(args.tx, args.ty, args.rotate)
     image = render_seed(model, args.seed, psi=args.psi, noise_mode=args.noise_mode, device=device)
-    save_image(image, args.out)
-    print(f"wrote {args.out} ({model.family}, {model.img_resolution} px, seed {args.seed}, psi {args.psi})")
+    save_image(image, out)
+    print(f"wrote {out} ({model.family}, {model.img_resolution} px, seed {args.seed}, psi {args.psi})")
     return 0
 
 
+USER_ERRORS = {  # module: error class, for what a user's input or environment causes (besides OSError)
+    "autolume_graph.errors": "UserError",
+    "autolume_graph.graph": "GraphError",
+    "autolume_graph.serialize": "GraphFileError",
+    "autolume_graph.gan.safe_pickle": "ModelFileError",
+    "autolume_graph.gan.latent": "VectorFileError",
+    "autolume_graph.file_reads": "FileRefused",
+    "autolume_graph.outputs.errors": "OutputError",
+    "autolume_graph.workspace": "WriteRefused",
+}
+
+
 def _user_error_types() -> tuple[type[BaseException], ...]:
-    from autolume_graph.graph import GraphError
-    from autolume_graph.serialize import GraphFileError
+    """The user-caused error classes; any other exception is a bug and keeps its traceback. Only modules
+    already imported are asked: an error whose module never loaded cannot have been raised, and importing
+    them (torch) would cost seconds on every mistake."""
+    loaded = (getattr(sys.modules[module], name, None) for module, name in USER_ERRORS.items()
+              if module in sys.modules)
+    return (OSError, *(kind for kind in loaded if kind is not None))
 
-    kinds: list[type[BaseException]] = [UserError, GraphError, GraphFileError, FileNotFoundError]
-    try:
-        from autolume_graph.gan.safe_pickle import ModelFileError
 
-        kinds.append(ModelFileError)
-    except ImportError:
-        pass
-    return tuple(kinds)
+def describe(exc: BaseException) -> str:
+    """One line for a user error; an OSError as `FILE: reason`, without the errno."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+        return f"{where}: {exc.strerror}" if where else exc.strerror
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns its exit status (argparse's refusals too: 2, or 0 for --help)."""
     try:
-        return int(args.func(args) or 0)
+        args = build_parser().parse_args(argv)
+    except SystemExit as exited:
+        return exited.code if isinstance(exited.code, int) else 2
+    try:
+        with interrupting():
+            return int(args.func(args) or 0)
+    except Stopped as stopped:
+        print(f"autolume-graph: stopped by {stopped}", file=sys.stderr)
+        return interrupted_status(stopped.signum)
     except _user_error_types() as exc:
-        print(f"autolume-graph: {exc}", file=sys.stderr)
+        print(f"autolume-graph: {describe(exc)}", file=sys.stderr)
         return 2
 
 

@@ -134,8 +134,8 @@ def Int(default: int, min: int | None = None, max: int | None = None, *, doc: st
     return Param(ParamType.INT, int(default), doc, min, max, unit, clip, resets=resets, limit=limit)
 
 
-def Bool(default: bool, *, doc: str = "", resets: bool = False) -> Param:
-    return Param(ParamType.BOOL, bool(default), doc, 0, 1, resets=resets)
+def Bool(default: bool, *, doc: str = "", resets: bool = False, writes: bool = False) -> Param:
+    return Param(ParamType.BOOL, bool(default), doc, 0, 1, resets=resets, writes=writes)
 
 
 def Trigger(*, doc: str = "", writes: bool = False) -> Param:
@@ -147,8 +147,8 @@ def Choice(default: str, choices: tuple[str, ...], *, doc: str = "", resets: boo
     return Param(ParamType.CHOICE, default, doc, 0, len(choices) - 1, choices=choices, resets=resets)
 
 
-def String(default: str = "", *, doc: str = "", resets: bool = False) -> Param:
-    return Param(ParamType.STRING, default, doc, resets=resets)
+def String(default: str = "", *, doc: str = "", resets: bool = False, writes: bool = False) -> Param:
+    return Param(ParamType.STRING, default, doc, resets=resets, writes=writes)
 
 
 def FilePath(default: str = "", *, kind: str, doc: str = "", resets: bool = False, writes: bool = False) -> Param:

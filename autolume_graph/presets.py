@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from autolume_graph.graph import Graph
+from autolume_graph.outputs.errors import one_line
 from autolume_graph.serialize import GraphFileError, load_graph, save_graph
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,15 @@ class PresetFolder:
         self.path(old).rename(target)
 
     def load_all(self) -> tuple[dict[str, Graph], dict[str, str]]:
-        """Every preset that loads, and the one-line reason of each that does not."""
+        """Every preset that loads, and the one-line reason of each that does not: whatever one file does
+        (a bug it reaches in a migration or a node type included), the others still load."""
         graphs, failures = {}, {}
         for name in self.names():
             try:
                 graphs[name] = self.load(name)
             except GraphFileError as exc:
                 failures[name] = str(exc)
+            except Exception as exc:  # noqa: BLE001 - contained per file, reported like a refusal
+                failures[name] = f"{self.folder / (name + SUFFIX)}: {one_line(exc)}"
+                log.warning("preset %s: %s", name, failures[name])
         return graphs, failures

@@ -6,6 +6,10 @@ first Preview node's image, resized on the device (area when shrinking, bilinear
 Other output nodes (NDI, windows, recorders) are left out of the render: an offline render
 must not announce sources or open windows. Frames are never dropped: the render waits for the
 encoder instead.
+
+The video is written beside `out` under a temporary name and renamed to `out` only when every frame
+is in: a render that fails, is interrupted or is killed leaves an earlier `out` byte-identical, and
+the temporary files of killed renders are removed when the next render into that folder starts.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from typing import TextIO
 import torch
 import torch.nn.functional as F
 
+from autolume_graph.atomic import remove_stale_temps
 from autolume_graph.graph import Graph
 from autolume_graph.node import Node
-from autolume_graph.outputs.errors import OutputError
+from autolume_graph.outputs.errors import OutputError, one_line
 from autolume_graph.outputs.frames import FrameConverter
 from autolume_graph.runtime import Runtime
 
@@ -96,11 +101,18 @@ def render(graph: Graph, out: str | Path, *, fps: float, size: tuple[int, int] |
         node.prepare(device)  # models load before the clock starts, so frame 0 has its picture
     from autolume_graph.outputs.recorder import VideoRecorder  # PyAV only where video is written
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RenderError(f"{out}: {one_line(exc)}") from None
+    remove_stale_temps(out.parent)
+    recorder = VideoRecorder(out, fps)
+    if recorder.error is not None:
+        raise RenderError(str(recorder.error))
     runtime = Runtime(graph, fps=fps, fixed_step=True, device=device)
     converter = FrameConverter()
-    recorder = VideoRecorder(out, fps)
     start = time.perf_counter()
+    complete = False
     try:
         with torch.inference_mode():
             for i in range(frames):
@@ -115,8 +127,9 @@ def render(graph: Graph, out: str | Path, *, fps: float, size: tuple[int, int] |
                     raise RenderError(str(exc)) from None
                 if progress is not None:
                     _draw_progress(progress, i + 1, frames, time.perf_counter() - start)
+        complete = True
     finally:
-        recorder.close()
+        recorder.close(discard=not complete)  # only a whole render replaces the earlier file
         runtime.close()
         if progress is not None:
             progress.write("\n")

@@ -3,21 +3,43 @@
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from autolume_graph.clock import Clock
 from autolume_graph.commands import Command, History, RemoveNode
-from autolume_graph.graph import Graph
-from autolume_graph.node import CookContext
-from autolume_graph.scheduler import FrameReport, Scheduler
+from autolume_graph.errors import UserError
+from autolume_graph.graph import Graph, GraphError
+from autolume_graph.node import CookContext, Node
+from autolume_graph.outputs.errors import one_line
+from autolume_graph.scheduler import FrameReport, Scheduler, build_plan
 
 log = logging.getLogger(__name__)
+
+# A frame rate is 0 (as fast as the graph cooks) or clipped into this range.
+MIN_FPS, MAX_FPS = 1.0, 1000.0
+# The longest the loop sleeps at once: a new frame rate (or stop) is seen within this, however slow the last one.
+WAIT_SLICE_S = 0.05
+# Where the runtime's own failures are listed (Snapshot.engine_errors); node errors stay on their nodes.
+PLAN, PRESET_SWITCH, COMMANDS, HOOKS, CLOCK, COOK, PUBLISH = (
+    "plan", "preset switch", "commands", "frame hooks", "clock", "cook", "publish")
+
+
+class FrameRateError(UserError, ValueError):
+    """A frame rate that is not a finite number >= 0."""
+
+
+def bounded_fps(value: object) -> float:
+    """0 (unlimited) or a rate clipped into [MIN_FPS, MAX_FPS]; anything else is refused with one line."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise FrameRateError(f"frame rate {value!r}: expected 0 (unlimited) or a positive number")
+    return 0.0 if value == 0 else min(max(float(value), MIN_FPS), MAX_FPS)
 
 
 @dataclass(frozen=True)
@@ -39,6 +61,12 @@ class Snapshot:
     frame_ms: float = 0.0
     nodes: dict[str, NodeStat] = field(default_factory=dict)
     published: dict[str, Any] = field(default_factory=dict)
+    engine_errors: dict[str, str] = field(default_factory=dict)  # what failed around the nodes, by source
+
+    @property
+    def engine_error(self) -> str:
+        """The engine's failures as one line ("" when all is well)."""
+        return "; ".join(f"{source}: {message}" for source, message in self.engine_errors.items())
 
 
 def resolve_device(device: str) -> str:
@@ -54,7 +82,11 @@ FrameHook = Callable[["Runtime"], None]
 
 
 class Runtime:
-    """Runs the graph: applies queued edits at frame boundaries, cooks, publishes a snapshot."""
+    """Runs the graph: applies queued edits at frame boundaries, cooks, publishes a snapshot.
+
+    `step` never raises: a failing command goes to its submitter, a failing hook, plan, cook or publish
+    is listed in `engine_errors` (and the snapshot) and the last good picture stays published.
+    """
 
     def __init__(self, graph: Graph, fps: float = 30.0, fixed_step: bool = False, device: str = "cpu",
                  services: dict[str, Any] | None = None) -> None:
@@ -62,17 +94,29 @@ class Runtime:
         self.history = History(graph)
         self.scheduler = Scheduler(graph)
         self.target_fps = fps
-        self.clock = Clock(fps if fixed_step else None)
+        if fixed_step and not self.target_fps:
+            raise FrameRateError("a fixed-step clock needs a frame rate above 0")
+        self.clock = Clock(self.target_fps if fixed_step else None)
         self.device = resolve_device(device)
         self.services: dict[str, Any] = dict(services or {})
         self.frame_hooks: list[FrameHook] = []
         self.snapshot = Snapshot()
         self.last_report = FrameReport()
+        self.engine_errors: dict[str, str] = {}
         self._queue: queue.SimpleQueue[tuple[Any, Future]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._fps_ema = 0.0
         self._last_step: float | None = None
+
+    @property
+    def target_fps(self) -> float:
+        return self._target_fps
+
+    @target_fps.setter
+    def target_fps(self, value: float) -> None:
+        """Validated wherever it comes from (CLI, OSC, editor): see `bounded_fps`."""
+        self._target_fps = bounded_fps(value)
 
     # --- submissions from other threads ------------------------------------------------
     def submit(self, work: Command | Callable[[Runtime], Any]) -> Future:
@@ -95,44 +139,99 @@ class Runtime:
             return None
         return work(self)
 
-    def _drain_queue(self) -> None:
-        while True:
+    def _drain_queue(self, limit: int | None = None) -> None:
+        """Apply queued work (at most `limit` items, so a busy submitter cannot hold a frame); each failure goes
+        to its submitter's future."""
+        count = self._queue.qsize() if limit is None else limit
+        for _ in range(count):
             try:
                 work, future = self._queue.get_nowait()
             except queue.Empty:
                 return
+            if not future.set_running_or_notify_cancel():
+                continue  # the submitter gave up on it
             try:
                 result = self._apply(work)
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - even SystemExit from a command must not end the loop
                 future.set_exception(exc)
             else:
                 future.set_result(result)
 
     def swap_graph(self, graph: Graph) -> None:
-        """Replace the running graph (a preset switch) between two frames; the old one's nodes close."""
+        """Replace the running graph (a preset switch) between two frames; the old one's nodes close.
+
+        The new graph is planned first: one that cannot be cooked raises GraphError and the old graph keeps
+        rendering, with the reason in `engine_errors`.
+        """
+        try:
+            plan = build_plan(graph)
+        except GraphError as exc:
+            self._note(PRESET_SWITCH, f"kept the running graph: {exc}")
+            raise
+        self._note(PRESET_SWITCH, "")
         old = self.graph
         self.graph = graph
         self.history = History(graph)
-        self.scheduler = Scheduler(graph)
-        for node in old.nodes.values():
-            node.close()
+        self.scheduler = Scheduler(graph, plan)
+        _close_all(old.nodes.values())
 
     # --- the frame -------------------------------------------------------------------
-    def step(self) -> Snapshot:
-        """Make one frame on the calling thread."""
-        start = time.perf_counter()
-        self._drain_queue()
+    def _note(self, source: str, message: str) -> None:
+        """List (or, with "", clear) the failure of one source in `engine_errors`, logging each new one."""
+        if not message:
+            self.engine_errors.pop(source, None)
+            return
+        if self.engine_errors.get(source) != message:
+            log.warning("%s: %s", source, message)
+        self.engine_errors[source] = message
+
+    def _contained(self, source: str, work: Callable[..., Any], *args: Any) -> Any:
+        """Run one phase of a frame; a failure is listed under `source` (until it succeeds again), never raised."""
+        try:
+            result = work(*args)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the frame loop outlives whatever a phase does
+            self._note(source, one_line(exc))
+            return None
+        self._note(source, "")
+        return result
+
+    def _run_hooks(self) -> str:
+        """Run every frame hook, each even when another fails; the failures as one line ("" for none)."""
+        failures = []
         for hook in list(self.frame_hooks):
             try:
                 hook(self)
-            except Exception:  # a broken hook must not stop the show
-                log.exception("frame hook failed")
-        self.clock.tick()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a broken hook must not stop the show
+                failures.append(f"{_hook_name(hook)}: {one_line(exc)}")
+        return "; ".join(failures)
+
+    def step(self) -> Snapshot:
+        """Make one frame on the calling thread; it never raises (failures are in `engine_errors`)."""
+        start = time.perf_counter()
+        self._contained(COMMANDS, self._drain_queue)
+        self._note(HOOKS, self._run_hooks())
+        self._contained(CLOCK, self.clock.tick)
+        published: dict[str, Any] = {}
+        report = self._contained(COOK, self._cook, published)
+        if report is not None:
+            self.last_report = report
+        self._note(PLAN, self.scheduler.plan_error)
+        self._contained(PUBLISH, self._publish, start, published)
+        return self.snapshot
+
+    def _cook(self, published: dict[str, Any]) -> FrameReport:
         ctx = CookContext(self.clock.time, self.clock.dt, self.clock.frame, self.device,
                           self.target_fps, self.services)
-        published: dict[str, Any] = {}
         ctx.services = {**self.services, "publish": published}
-        self.last_report = self.scheduler.run_frame(ctx)
+        return self.scheduler.run_frame(ctx)
+
+    def _publish(self, start: float, published: dict[str, Any]) -> None:
         now = time.perf_counter()
         frame_ms = (now - start) * 1000.0
         if self._last_step is not None and now > self._last_step:
@@ -146,19 +245,31 @@ class Runtime:
         names = {n.name for n in self.graph.nodes.values()}
         merged = {k: v for k, v in self.snapshot.published.items() if k in names}
         merged.update(published)
-        self.snapshot = Snapshot(self.clock.frame, self.clock.time, self._fps_ema, frame_ms, nodes, merged)
-        return self.snapshot
+        self.snapshot = Snapshot(self.clock.frame, self.clock.time, self._fps_ema, frame_ms, nodes, merged,
+                                 dict(self.engine_errors))
 
     def _loop(self) -> None:
-        next_deadline = time.perf_counter()
+        due = time.perf_counter()
         while not self._stop.is_set():
-            self.step()
+            try:
+                self.step()
+            except BaseException:  # noqa: BLE001 - step contains its phases; this is the last guard of the thread
+                log.exception("frame failed")
+            due = self._wait_for_next_frame(due)
+
+    def _wait_for_next_frame(self, due: float) -> float:
+        """Sleep until the next frame is due, in short slices that re-read `target_fps`; returns when it was due.
+
+        A late frame catches up by at most half a frame, so a stall is not followed by a burst.
+        """
+        while not self._stop.is_set():
+            period = 1.0 / self.target_fps if self.target_fps else 0.0
             now = time.perf_counter()
-            if self.target_fps > 0:
-                next_deadline = max(next_deadline + 1.0 / self.target_fps, now - 0.5 / self.target_fps)
-                delay = next_deadline - time.perf_counter()
-                if delay > 0:
-                    self._stop.wait(delay)
+            next_due = max(due + period, now - period / 2)
+            if now >= next_due:
+                return next_due
+            self._stop.wait(min(next_due - now, WAIT_SLICE_S))
+        return due
 
     def start(self) -> None:
         if self._thread is not None:
@@ -173,13 +284,25 @@ class Runtime:
             self._stop.set()
             self._thread.join()
             self._thread = None
-        self._drain_queue()
+        self._contained(COMMANDS, self._drain_queue)
 
     def close(self) -> None:
         self.stop()
-        for node in self.graph.nodes.values():
-            node.close()
+        _close_all(self.graph.nodes.values())
 
     @property
     def running(self) -> bool:
         return self._thread is not None
+
+
+def _hook_name(hook: FrameHook) -> str:
+    return getattr(hook, "__name__", None) or type(hook).__name__
+
+
+def _close_all(nodes: Iterable[Node]) -> None:
+    """Close each node; one that fails to close is logged and the others still close."""
+    for node in list(nodes):
+        try:
+            node.close()
+        except Exception:  # noqa: BLE001 - a node's own cleanup must not stop the others'
+            log.exception("closing %r failed", node)

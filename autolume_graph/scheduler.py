@@ -2,23 +2,60 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 
-from autolume_graph.graph import Edge, Graph
+from autolume_graph.graph import Edge, Graph, GraphError
 from autolume_graph.node import CookContext, Node, PlaceholderNode
 from autolume_graph.params import ParamError, ParamType
 
+log = logging.getLogger(__name__)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
 
 @dataclass
-class _Plan:
-    """The cook order and each node's incoming edges, rebuilt only when the structure changes."""
+class Plan:
+    """The cook order, each node's incoming edges and the nodes by id, rebuilt only when the structure changes.
+
+    It holds its own node table so that the last good plan can keep rendering a graph that no longer plans.
+    """
 
     order: list[Node]
     incoming: dict[str, list[Edge]]
+    nodes: dict[str, Node]
+
+
+EMPTY_PLAN = Plan([], {}, {})
+
+
+def build_plan(graph: Graph) -> Plan:
+    """The plan of `graph`: what the sinks pull on, in topological order. GraphError (one line) if there is none."""
+    try:
+        g = graph.digraph()
+        pulled: set[str] = set()
+        for sink in graph.sinks():
+            pulled.add(sink.id)
+            pulled |= nx.ancestors(g, sink.id)
+        order = [graph.nodes[i] for i in nx.lexicographical_topological_sort(g) if i in pulled]
+    except nx.NetworkXUnfeasible:
+        names = {i: n.name for i, n in graph.nodes.items()}
+        cycle = " -> ".join(names.get(src, src) for src, _ in nx.find_cycle(graph.digraph()))
+        raise GraphError(f"the graph cannot be cooked: it has a cycle ({cycle})") from None
+    except Exception as exc:
+        raise GraphError(f"the graph cannot be cooked ({_one_line(exc)})") from None
+    incoming: dict[str, list[Edge]] = {n.id: [] for n in order}
+    for edge in graph.edges:
+        if edge.dst in incoming:
+            incoming[edge.dst].append(edge)
+    return Plan(order, incoming, {n.id: n for n in order})
 
 
 @dataclass
@@ -28,68 +65,64 @@ class FrameReport:
     cook_ms: dict[str, float] = field(default_factory=dict)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 class Scheduler:
     """Evaluates a graph each frame in topological order with dirty tracking."""
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, plan: Plan | None = None) -> None:
         self.graph = graph
-        self._plan: _Plan | None = None
-        self._plan_version = -1
+        self._plan = plan
+        self._plan_version = graph.structure_version if plan is not None else -1
+        self.plan_error = ""  # why the live structure does not plan (the last good plan renders meanwhile)
         # what each node saw at its last cook: its param version and its sources' output versions
         self._seen: dict[str, tuple[int, tuple[int, ...]]] = {}
 
-    def plan(self) -> _Plan:
-        if self._plan is None or self._plan_version != self.graph.structure_version:
-            g = self.graph.digraph()
-            pulled: set[str] = set()
-            for sink in self.graph.sinks():
-                pulled.add(sink.id)
-                pulled |= nx.ancestors(g, sink.id)
-            order = [self.graph.nodes[i] for i in nx.lexicographical_topological_sort(g) if i in pulled]
-            incoming: dict[str, list[Edge]] = {n.id: [] for n in order}
-            for edge in self.graph.edges:
-                if edge.dst in incoming:
-                    incoming[edge.dst].append(edge)
-            self._plan = _Plan(order, incoming)
-            self._plan_version = self.graph.structure_version
-            self._seen = {k: v for k, v in self._seen.items() if k in self.graph.nodes}
-        return self._plan
+    def plan(self) -> Plan:
+        """The plan of the current structure, or the last good one while the structure does not plan."""
+        if self._plan_version != self.graph.structure_version:
+            self._plan_version = self.graph.structure_version  # a structure that fails is not retried each frame
+            try:
+                self._plan = build_plan(self.graph)
+            except GraphError as exc:
+                self.plan_error = str(exc)
+                log.warning("%s; the last good plan keeps rendering", exc)
+            else:
+                self.plan_error = ""
+                self._seen = {k: v for k, v in self._seen.items() if k in self.graph.nodes}
+        return self._plan or EMPTY_PLAN
 
     def run_frame(self, ctx: CookContext) -> FrameReport:
         report = FrameReport()
         plan = self.plan()
-        nodes = self.graph.nodes
         for node in plan.order:
-            edges = plan.incoming[node.id]
-            source_versions = tuple(nodes[e.src].output_version for e in edges)
-            seen = self._seen.get(node.id)
-            if (
-                seen is not None
-                and seen == (node.param_version, source_versions)
-                and not node.animating(node.values)
-            ):
-                continue
-            if isinstance(node, PlaceholderNode):
-                continue
-            pending = next((e.dst_port for e in edges if e.src_port not in nodes[e.src].last_outputs), None)
-            if pending is not None:  # a wired input with nothing on it yet (a model still loading)
-                node.status = f"waiting for {pending}"
-                continue
-            if node.status.startswith("waiting for "):
-                node.status = ""
-            self._cook(node, edges, ctx, report)
-            self._seen[node.id] = (node.param_version, source_versions)
+            try:
+                self._visit(node, plan, ctx, report)
+            except Exception as exc:  # noqa: BLE001 - a node's own bookkeeping (animating, ...) failing is its error
+                node.error = _one_line(exc)
+                report.errors[node.id] = node.error
         return report
 
-    def _cook(self, node: Node, edges: list[Edge], ctx: CookContext, report: FrameReport) -> None:
+    def _visit(self, node: Node, plan: Plan, ctx: CookContext, report: FrameReport) -> None:
+        """Cook `node` if something it depends on changed (or it animates) and its wired inputs are ready."""
+        edges = plan.incoming[node.id]
+        source_versions = tuple(plan.nodes[e.src].output_version for e in edges)
+        seen = self._seen.get(node.id)
+        if seen is not None and seen == (node.param_version, source_versions) and not node.animating(node.values):
+            return
+        if isinstance(node, PlaceholderNode):
+            return
+        pending = next((e.dst_port for e in edges if e.src_port not in plan.nodes[e.src].last_outputs), None)
+        if pending is not None:  # a wired input with nothing on it yet (a model still loading)
+            node.status = f"waiting for {pending}"
+            return
+        if node.status.startswith("waiting for "):
+            node.status = ""
+        self._cook(node, edges, plan.nodes, ctx, report)
+        self._seen[node.id] = (node.param_version, source_versions)
+
+    def _cook(self, node: Node, edges: list[Edge], nodes: dict[str, Node], ctx: CookContext,
+              report: FrameReport) -> None:
         inputs: dict[str, Any] = {}
         params = dict(node.values)
-        nodes = self.graph.nodes
         for edge in edges:
             value = nodes[edge.src].last_outputs.get(edge.src_port)
             if edge.dst_port in node.params:

@@ -7,6 +7,7 @@ edges: [{src, src_port, dst, dst_port}], settings, ui: {id: {...}}}.
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +15,36 @@ import msgpack
 import numpy as np
 
 from autolume_graph.atomic import write_atomic
+from autolume_graph.file_reads import FileRefused, read_regular
 from autolume_graph.graph import Edge, Graph
+from autolume_graph.msgpack_budget import DecodeBudgetError, decoded_size
 from autolume_graph.node import Node, PlaceholderNode
-from autolume_graph.params import Binding, ParamError
+from autolume_graph.params import Binding, Param, ParamError, ParamType
 from autolume_graph.registry import Registry, default_registry
+from autolume_graph.scheduler import build_plan
 
 log = logging.getLogger(__name__)
 
 FORMAT = "autolume-graph"
 SCHEMA = 2
 EXT_ARRAY = 1
-MAX_FILE_BYTES = 512 * 1024 * 1024
+# The memory decoding may take (see msgpack_budget): 8 bytes per byte of the file, plus 16 MiB so that small
+# files of many small values always load (the default graph's names and numbers count 20 bytes per byte).
+DECODED_BYTES_PER_FILE_BYTE = 8
+DECODED_BYTES_BASE = 16 * 1024 * 1024
+MAX_ARRAY_DIMS = 8  # latents are at most 3-d; each dimension costs an array 16 bytes (see msgpack_budget)
 # Far beyond any show, and small enough that checking every edge for cycles stays within seconds.
 MAX_NODES = 1000
 MAX_EDGES = 2000
 # The settings a session reads, with their types: a value of another type is dropped, not trusted.
-SETTING_TYPES: dict[str, type] = {"osc_host": str, "osc_port": int, "preset_dir": str}
+SETTING_TYPES: dict[str, type] = {"osc_host": str, "osc_port": int, "osc_allow": str}
 
 
 class GraphFileError(ValueError):
     """A graph file that cannot be loaded; one line naming the file and the reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))  # a reason quoted from a library stays on one line
 
 
 def _encode(obj: Any) -> Any:
@@ -54,11 +65,14 @@ def _encode(obj: Any) -> Any:
 def _decode_ext(code: int, data: bytes) -> Any:
     if code != EXT_ARRAY:
         raise ValueError(f"unknown extension type {code}")
-    dtype_str, shape, raw = msgpack.unpackb(data)
+    dtype_str, shape, raw = _unpack_bounded(data)
     dtype = np.dtype(dtype_str)
     if dtype.hasobject or dtype.kind not in "biufc":
         raise ValueError(f"array dtype {dtype_str!r} is not allowed")
-    count = int(np.prod(shape)) if shape else 1
+    if not isinstance(shape, list) or len(shape) > MAX_ARRAY_DIMS or not all(
+            type(n) is int and n >= 0 for n in shape):
+        raise ValueError("array shape must be a short list of sizes")
+    count = math.prod(shape)
     if count * dtype.itemsize != len(raw):
         raise ValueError("array data does not match its shape")
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
@@ -68,8 +82,14 @@ def pack(data: dict[str, Any]) -> bytes:
     return msgpack.packb(data, default=_encode, use_bin_type=True)
 
 
+def _unpack_bounded(data: bytes, **options: Any) -> Any:
+    """Decode msgpack once its decoded size is known to fit the budget (DecodeBudgetError otherwise)."""
+    decoded_size(data, DECODED_BYTES_PER_FILE_BYTE * len(data) + DECODED_BYTES_BASE)
+    return msgpack.unpackb(data, **options)
+
+
 def unpack(raw: bytes) -> Any:
-    return msgpack.unpackb(raw, ext_hook=_decode_ext, raw=False, strict_map_key=False)
+    return _unpack_bounded(raw, ext_hook=_decode_ext, raw=False, strict_map_key=False)
 
 
 def graph_to_dict(graph: Graph) -> dict[str, Any]:
@@ -102,6 +122,11 @@ def _migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
 MIGRATIONS = {1: _migrate_v1}
 
 
+def _loads_as_default(param: Param) -> bool:
+    """A trigger, or a switch declared to write files: loading a graph must never fire one."""
+    return param.type is ParamType.TRIGGER or (param.writes and param.type is ParamType.BOOL)
+
+
 def _build_node(entry: dict[str, Any], registry: Registry) -> Node:
     type_name = str(entry.get("type", ""))
     version = int(entry.get("type_version", 1))
@@ -115,6 +140,8 @@ def _build_node(entry: dict[str, Any], registry: Registry) -> Node:
     for name, value in params.items():
         if name not in node.params:
             log.warning("%s: dropping unknown parameter %r", type_name, name)
+            continue
+        if _loads_as_default(node.params[name]):
             continue
         try:
             node.values[name] = node.params[name].coerce(value)
@@ -148,7 +175,10 @@ def graph_from_dict(data: Any, registry: Registry | None = None, source: str = "
     if schema > SCHEMA:
         raise GraphFileError(f"{source}: made by a newer autolume-graph (schema {schema}, this reads {SCHEMA})")
     while schema < SCHEMA:
-        data = MIGRATIONS[schema](data)
+        try:
+            data = MIGRATIONS[schema](data)
+        except Exception as exc:
+            raise GraphFileError(f"{source}: cannot migrate schema {schema} ({type(exc).__name__}: {exc})") from None
         schema = data["schema"]
     registry = registry or default_registry()
     graph = Graph()
@@ -162,6 +192,7 @@ def graph_from_dict(data: Any, registry: Registry | None = None, source: str = "
         for e in data["edges"]:
             edge = Edge(str(e["src"]), str(e["src_port"]), str(e["dst"]), str(e["dst_port"]))
             graph.add_edge(edge)
+        build_plan(graph)  # a graph that cannot be cooked is refused here, never on the render thread
         graph.settings = _settings(data.get("settings"))
     except Exception as exc:
         raise GraphFileError(f"{source}: invalid graph ({type(exc).__name__}: {exc})") from None
@@ -174,13 +205,16 @@ def save_graph(graph: Graph, path: str | Path) -> None:
 
 
 def read_graph_data(path: str | Path) -> dict[str, Any]:
+    """A graph file's data: read as a regular file of bounded size (never a FIFO or device), then decoded."""
     path = Path(path)
-    if not path.is_file():
-        raise GraphFileError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise GraphFileError(f"{path}: too large for a graph file")
     try:
-        return unpack(path.read_bytes())
+        raw = read_regular(path, "graph")
+    except FileRefused as exc:
+        raise GraphFileError(str(exc)) from None
+    try:
+        return unpack(raw)
+    except DecodeBudgetError as exc:
+        raise GraphFileError(f"{path}: not a readable graph file ({exc})") from None
     except Exception as exc:
         reason = "truncated file" if "incomplete" in str(exc).lower() else f"{type(exc).__name__}: {exc}"
         raise GraphFileError(f"{path}: not a readable graph file ({reason})") from None

@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from autolume_graph import workspace
 from autolume_graph.graph import Graph
+from autolume_graph.osc.allow import parse_allow
 from autolume_graph.osc.bindings import OSCControl
 from autolume_graph.osc.mailbox import Mailbox
 from autolume_graph.osc.oscquery import OSCQueryServer
 from autolume_graph.osc.server import OSCServer
+from autolume_graph.outputs.errors import one_line
 from autolume_graph.presets import PresetFolder
 from autolume_graph.runtime import Runtime
 
@@ -27,21 +31,25 @@ class Session:
 
     def __init__(self, runtime: Runtime, osc_host: str | None = None, osc_port: int | None = None,
                  oscquery_port: int | None = None, ndi_name: str | None = None, osc: bool = True,
-                 preset_dir: str | Path | None = None) -> None:
+                 preset_dir: str | Path | None = None, osc_allow: str | None = None) -> None:
         self.runtime = runtime
         settings = runtime.graph.settings
+        parse_allow(osc_allow)  # "CIDR[,CIDR]" given by the user: a bad one is their mistake, raised now
+        self.osc_allow = osc_allow if osc_allow is not None else settings.get("osc_allow", "")
         self.osc_enabled = osc
         self.osc_host = osc_host or settings.get("osc_host", DEFAULT_OSC_HOST)
         self.osc_port = osc_port if osc_port is not None else int(settings.get("osc_port", DEFAULT_OSC_PORT))
         self.oscquery_port = oscquery_port
         self.ndi_name = ndi_name
-        self.presets = PresetFolder(preset_dir or settings.get("preset_dir") or Path.cwd() / "presets")
+        # the user's folder (CLI, editor) or the workspace's: a graph file never chooses where presets are written
+        self.presets = PresetFolder(preset_dir or workspace.folder("presets"))
         self.mailbox = Mailbox()
         self.control = OSCControl(self.mailbox)
         self.control.system.update({
             "/autolume/preset": self._osc_preset,
-            "/autolume/fps": lambda args: setattr(self.runtime, "target_fps", max(0.0, float(args[0]))),
-            "/autolume/record": lambda args: self._set_all("Recorder", "record", bool(args[0]) if args else True),
+            "/autolume/fps": self._osc_fps,
+            # the Recorder's own parameter declaration checks the value (a number or a bool; none: on)
+            "/autolume/record": lambda args: self._set_all("Recorder", "record", args[0] if args else True),
             "/autolume/snapshot": lambda args: self._set_all("Recorder", "snapshot", True),
         })
         self.runtime.frame_hooks.append(self.control)
@@ -68,10 +76,10 @@ class Session:
         """Start OSC and OSCQuery; one that cannot start (port taken) is reported, the show runs on."""
         if not self.osc_enabled:
             return
-        try:
-            self.osc_server = OSCServer(self.mailbox, self.osc_host, self.osc_port)
+        try:  # a bad allow-list from a graph file: OSC stays off rather than open to everyone
+            self.osc_server = OSCServer(self.mailbox, self.osc_host, self.osc_port, allow=self.osc_allow)
             self.osc_server.start()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             self.osc_server = None
             self.errors["osc"] = f"OSC server on {self.osc_host}:{self.osc_port} did not start: {exc}"
             print(self.errors["osc"], file=sys.stderr)
@@ -88,16 +96,19 @@ class Session:
             self.errors["oscquery"] = f"OSCQuery did not start: {exc}"
             print(self.errors["oscquery"], file=sys.stderr)
 
-    def listen(self, host: str, port: int) -> None:
-        """Move the OSC server (and OSCQuery) to `host:port` and keep it in the graph's settings."""
+    def listen(self, host: str, port: int, allow: str | None = None) -> None:
+        """Move the OSC server (and OSCQuery) to `host:port`, admitting `allow` (None: as before), and keep
+        both in the graph's settings; a bad allow-list raises ValueError and changes nothing."""
+        parse_allow(allow)
+        allow = self.osc_allow if allow is None else allow
         self.stop_services()
-        self.osc_host, self.osc_port = host, port
+        self.osc_host, self.osc_port, self.osc_allow = host, port, allow
         self.errors.pop("osc", None)
         self.errors.pop("oscquery", None)
         self.start_services()
 
         def keep(runtime: Runtime) -> None:
-            runtime.graph.settings.update(osc_host=host, osc_port=port)
+            runtime.graph.settings.update(osc_host=host, osc_port=port, osc_allow=allow)
 
         self.runtime.call(keep)
 
@@ -112,7 +123,12 @@ class Session:
         """Prepare a loaded graph off the render thread (models preload), then swap it in between frames."""
         for node in graph.nodes.values():
             node.prepare(self.runtime.device)
-        self.runtime.submit(lambda rt: rt.swap_graph(graph))
+        self.runtime.submit(lambda rt: rt.swap_graph(graph)).add_done_callback(self._switched)
+
+    def _switched(self, done: Future) -> None:
+        """A refused switch (a graph that cannot be cooked) is shown; the running graph stays."""
+        if done.exception() is not None:
+            self.errors["preset"] = one_line(done.exception())
 
     def switch_preset(self, name: str, wait: bool = False) -> threading.Thread:
         """Load and switch to a preset in a worker; a bad preset is reported and the show goes on."""
@@ -135,13 +151,22 @@ class Session:
             raise ValueError("/autolume/preset takes the preset name as a string")
         self.switch_preset(args[0])
 
+    def _osc_fps(self, args: tuple) -> None:
+        """Any value is checked by the runtime (0: unlimited, else clipped into 1..1000; others refused)."""
+        if not args:
+            raise ValueError("/autolume/fps takes the frame rate as a number")
+        self.runtime.target_fps = args[0]
+
     # --- reporting and shutdown ----------------------------------------------------
     def report_errors(self, stream: Any = sys.stderr) -> None:
-        """Print each node error once when it appears (and once more if it changes)."""
-        for node_id, stat in self.runtime.snapshot.nodes.items():
-            if stat.error and self._reported.get(node_id) != stat.error:
-                print(f"\n{stat.name}: {stat.error}", file=stream)
-            self._reported[node_id] = stat.error
+        """Print each node error and each engine error once when it appears (and once more if it changes)."""
+        snapshot = self.runtime.snapshot
+        current = {node_id: (stat.name, stat.error) for node_id, stat in snapshot.nodes.items()}
+        current.update({f"engine:{source}": (source, error) for source, error in snapshot.engine_errors.items()})
+        for key, (label, error) in current.items():
+            if error and self._reported.get(key) != error:
+                print(f"\n{label}: {error}", file=stream)
+        self._reported = {key: error for key, (_, error) in current.items()}
 
     def close(self) -> None:
         self.stop_services()

@@ -3,8 +3,8 @@
 Everything written (recordings, snapshots, vectors, mixed models, presets) goes into one of these
 folders. A name from a graph file, an OSC message or the editor is reduced to a plain file name in
 its folder: no directories, no `..`, no leading dot, no control characters. The user chooses the
-folders (the working folder, `$AUTOLUME_WORKDIR`, or `set_folder` from the CLI or the editor); an
-input never does.
+folders (the working folder, `$AUTOLUME_WORKDIR`, `$AUTOLUME_MODELS` for models, or `set_folder` from
+the CLI or the editor); an input never does.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 FOLDERS = {"recordings": "recordings", "snapshots": "recordings", "vectors": "vectors", "models": "models",
            "presets": "presets"}
+FOLDER_ENV = {"models": "AUTOLUME_MODELS"}  # the folder the model store lists, where one is set
 MAX_NAME = 120
 
 _configured: dict[str, Path] = {}
@@ -45,12 +46,16 @@ def set_folder(kind: str, folder: str | Path | None) -> None:
 
 
 def folder(kind: str) -> Path:
-    """The folder `kind` writes into (not created here)."""
+    """The folder `kind` writes into (not created here): the user's choice, its environment variable, or
+    its folder under the working folder."""
     if kind not in FOLDERS:
         raise WriteRefused(f"unknown output kind {kind!r}")
     with _lock:
         found = _configured.get(kind)
-    return found if found is not None else root() / FOLDERS[kind]
+    if found is not None:
+        return found
+    env = os.environ.get(FOLDER_ENV.get(kind, ""))
+    return Path(env).expanduser().resolve() if env else root() / FOLDERS[kind]
 
 
 def safe_name(name: str, suffix: str = "") -> str:
@@ -75,12 +80,16 @@ def unused(path: Path) -> Path:
     return candidate
 
 
-def output_path(kind: str, name: str, suffix: str = "", *, overwrite: bool = False, create: bool = True) -> Path:
-    """Where to write `name` of `kind`: inside its folder, sanitized, never over an existing file
-    unless `overwrite` (the user confirmed it). Creates the folder unless `create` is False."""
-    target_dir = folder(kind)
+def output_path(kind: str, name: str, suffix: str = "", *, overwrite: bool = False, create: bool = True,
+                sub: str = "") -> Path:
+    """Where to write `name` of `kind`: inside its folder (or its plain sub-folder `sub`), sanitized,
+    never over an existing file unless `overwrite` (the user confirmed it). Creates the folder unless
+    `create` is False."""
+    target_dir = folder(kind) / safe_name(sub) if sub.strip() else folder(kind)
     if create:
         target_dir.mkdir(parents=True, exist_ok=True)
+    if target_dir.exists() and not inside(kind, target_dir):  # a sub-folder that is a link out
+        raise WriteRefused(f"{sub!r}: leads outside the {kind} folder")
     path = target_dir / safe_name(name, suffix)
     if path.is_symlink():  # a link planted in the folder could point anywhere
         path = unused(path)

@@ -12,27 +12,52 @@ from typing import Any
 import numpy as np
 import torch
 
+from autolume_graph.file_reads import BackgroundRead
 from autolume_graph.gan.accel import to_device
 from autolume_graph.gan.latent import (
     VectorFileError,
     apply_directions,
+    fit_latent,
     load_directions,
-    load_vector,
     random_directions,
 )
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.params import Data, FilePath, Float, Input, Int, Output, Trigger
 from autolume_graph.types import PortType
 
+from .vector_latent import read_latent_file
+
 MAX_SLIDERS = 16
+SLIDER_LIMIT = 50.0  # past this a direction's amount only blows the picture out
 
 
-def _read(loader: Any, path: str, *args: Any) -> np.ndarray:
-    """Run a latent-file loader, turning its one-line VectorFileError into the node's error."""
+def _read_directions(path: str, w_dim: int) -> np.ndarray:
+    """The first MAX_SLIDERS directions of a GANSpace file (run in the read pool), or a one-line NodeError."""
     try:
-        return loader(Path(path).expanduser(), *args)
+        return load_directions(Path(path).expanduser(), w_dim)[:MAX_SLIDERS]
     except VectorFileError as exc:
         raise NodeError(str(exc)) from None
+
+
+def _fitting(rows: np.ndarray, path: str, num_ws: int, w_dim: int) -> np.ndarray:
+    """Rows (k, w_dim) or (k, num_ws, w_dim) read for sizes that changed since do not fit: say so."""
+    if rows.shape[-1] != w_dim or (rows.ndim == 3 and rows.shape[1] != num_ws):
+        raise NodeError(f"{path}: directions of shape {rows.shape[1:]} do not fit w ({num_ws} x {w_dim}); "
+                        "set the path again")
+    return rows
+
+
+def _read_slider_direction(path: str, num_ws: int, w_dim: int) -> np.ndarray:
+    """A slider vector, (w_dim,) for every layer or (num_ws, w_dim) per layer, scaled to per-layer RMS norm 1
+    (run in the read pool), or a one-line NodeError."""
+    try:
+        vector = fit_latent(read_latent_file(path), w_dim, num_ws, w_dim, path)[0][0]
+    except VectorFileError as exc:
+        raise NodeError(str(exc)) from None
+    rms = float(np.linalg.norm(vector)) / np.sqrt(vector.shape[0] if vector.ndim == 2 else 1)
+    if rms < 1e-8:
+        raise NodeError(f"{path}: a zero-length direction")
+    return vector / rms
 
 
 def _unit_rows(count: int, dim: int) -> np.ndarray:
@@ -66,8 +91,9 @@ class AdjustInput(Node):
     `directions_path` loads a GANSpace .npy/.npz (one direction per row, unit length) into the
     first sliders when the path is set; the rest keep theirs. `load_slider_vector` loads one
     .npy, (w_dim,) for every layer or (num_ws, w_dim) per layer, into one slider, scaled so its
-    per-layer RMS norm is 1 and a slider's amount means the same for every direction. A bad file
-    is reported on the node and the previous directions stay.
+    per-layer RMS norm is 1 and a slider's amount means the same for every direction. Files are
+    read off the render thread; the sliders keep working with the previous directions meanwhile,
+    and a bad file is reported on the node (its error stays in the status) while they stay.
     """
 
     category = "latent"
@@ -75,7 +101,8 @@ class AdjustInput(Node):
     outputs = {"w": Output(PortType.W, "w moved along the directions")}
     params = {
         "count": Int(6, 1, MAX_SLIDERS, doc="number of sliders in use"),
-        **{f"slider{i}": Float(0.0, -5.0, 5.0, clip=False, doc=f"amount along direction {i}")
+        **{f"slider{i}": Float(0.0, -5.0, 5.0, clip=False, limit=(-SLIDER_LIMIT, SLIDER_LIMIT),
+                               doc=f"amount along direction {i}")
            for i in range(MAX_SLIDERS)},
         "direction_seed": Int(0, 0, 2**31 - 1, doc="seed of the random directions (changing it replaces all)"),
         "directions_path": FilePath("", kind="directions", doc="GANSpace .npy/.npz: one direction per row"),
@@ -94,6 +121,12 @@ class AdjustInput(Node):
         self._seen_path = self.values["directions_path"]
         self._tensor: tuple[np.ndarray, torch.Tensor] | None = None  # directions on w's device
         self._last: tuple | None = None  # (w, amounts, directions) of the last output
+        self._file_dirs = BackgroundRead()  # directions_path, read off the render thread
+        self._slider = BackgroundRead()  # slider_vector_path
+        self._slider_at = ("", 0)  # (path, slider index) of the slider vector being read
+
+    def animating(self, params: dict[str, Any]) -> bool:
+        return self._file_dirs.pending or self._slider.pending
 
     def _directions(self, params: dict[str, Any], num_ws: int, w_dim: int) -> np.ndarray:
         """The directions after this cook's edits, stored back into the `directions` parameter."""
@@ -108,18 +141,25 @@ class AdjustInput(Node):
             raise NodeError(f"directions of shape {dirs.shape} do not fit w ({num_ws} x {w_dim}); "
                             "randomize_all or change direction_seed")
         path = params["directions_path"]
-        if path and path != self._seen_path:
-            self._seen_path = path  # a bad file is reported once, not re-read every frame
-            dirs = _with_rows(dirs, 0, _read(load_directions, path, w_dim)[:MAX_SLIDERS])
+        if path and path != self._seen_path:  # a bad file is reported once, not re-read every frame
+            self._seen_path = path
+            self._file_dirs.start(f"loading {Path(path).name}", _read_directions, path, w_dim)
+        if params["load_slider_vector"]:
+            self._slider_at = (params["slider_vector_path"], params["slider_vector_index"])
+            self._slider.start(f"loading {Path(self._slider_at[0]).name}", _read_slider_direction,
+                                 self._slider_at[0], num_ws, w_dim)
+        try:  # each landed file is kept at once, so a failure of the other cannot lose it
+            rows = self._file_dirs.take()
+            if rows is not None:
+                dirs = self.values["directions"] = _with_rows(dirs, 0, _fitting(rows, path, num_ws, w_dim))
+            row = self._slider.take()
+            if row is not None:
+                path, index = self._slider_at
+                dirs = self.values["directions"] = _with_rows(dirs, index, _fitting(row[None], path, num_ws, w_dim))
+        finally:
+            self.status = " | ".join(s for s in (self._file_dirs.status, self._slider.status) if s)
         if params["randomize_one"]:
             dirs = _with_rows(dirs, params["randomize_index"], _unit_rows(1, w_dim))
-        if params["load_slider_vector"]:
-            vector, _ = _read(load_vector, params["slider_vector_path"], w_dim, num_ws, w_dim)
-            vector = vector[0]  # (w_dim,) for every layer or (num_ws, w_dim) per layer
-            rms = float(np.linalg.norm(vector)) / np.sqrt(vector.shape[0] if vector.ndim == 2 else 1)
-            if rms < 1e-8:
-                raise NodeError(f"{params['slider_vector_path']}: a zero-length direction")
-            dirs = _with_rows(dirs, params["slider_vector_index"], (vector / rms)[None])
         self._seen_seed = params["direction_seed"]
         if dirs is not params["directions"]:
             self.values["directions"] = dirs

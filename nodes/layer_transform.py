@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from autolume_graph.gan.edits import Edit, LayerEdits
-from autolume_graph.gan.layer_ops import KINDS, OpSpec, build_edit, channel_selection
+from autolume_graph.gan.layer_ops import KINDS, MAX_KERNEL, OpSpec, build_edit, channel_selection
 from autolume_graph.gan.model import LayerInfo, StyleGANModel
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.params import Bool, Choice, Float, Input, Int, Output, String
@@ -56,16 +56,19 @@ class LayerTransform(Node):
         "mode": Choice("simple", ("simple", "advanced"), doc="target by resolution (simple) or by layer name"),
         "target": String("", doc='simple: resolutions like "16,32"; advanced: layer names like "b16.conv0"'),
         "op": Choice("rotate", KINDS, doc="what to do to the targeted feature maps"),
-        "amount": Float(0.0, -360.0, 360.0, clip=False,
-                        doc="rotate: degrees; scale/multiply: factor; threshold: level; erode/dilate: kernel"),
-        "x": Float(0.0, -1.0, 1.0, clip=False, doc="translate: fraction of the width, + moves right"),
-        "y": Float(0.0, -1.0, 1.0, clip=False, doc="translate: fraction of the height, + moves down"),
+        "amount": Float(0.0, -360.0, 360.0, clip=False, limit=(-3600.0, 3600.0),
+                        doc=f"rotate: degrees; scale/multiply: factor; threshold: level; "
+                            f"erode/dilate: kernel (at most {MAX_KERNEL})"),
+        "x": Float(0.0, -1.0, 1.0, clip=False, limit=(-10.0, 10.0),
+                   doc="translate: fraction of the width, + moves right"),
+        "y": Float(0.0, -1.0, 1.0, clip=False, limit=(-10.0, 10.0),
+                   doc="translate: fraction of the height, + moves down"),
         "select": Choice("all", ("all", "random", "range"), doc="which channels the op touches"),
         "fraction": Float(0.5, 0.0, 1.0, doc="random: share of channels picked"),
         "select_seed": Int(0, 0, 2**31 - 1, doc="random: seed of the channel pick"),
         "start": Int(0, 0, 1024, doc="range: first channel"),
         "end": Int(1024, 0, 1024, doc="range: one past the last channel (clipped to the layer's count)"),
-        "noise_strength": Float(-1.0, -1.0, 2.0, clip=False,
+        "noise_strength": Float(-1.0, -1.0, 2.0, clip=False, limit=(-1.0, 100.0),
                                 doc="noise of the targeted layers; negative: keep Generate's noise"),
         "view": Bool(False, doc="show the first targeted layer's feature map instead of the image"),
         "view_channel": Int(0, 0, 1023, doc="view: first of the three channels shown as RGB"),

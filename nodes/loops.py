@@ -10,7 +10,6 @@ one cycle. `cycle_seconds(params)` tells the offline renderer how long one cycle
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from autolume_graph.file_reads import BackgroundRead
 from autolume_graph.gan.latent import (
+    VectorFileError,
     catmull_rom_weights,
+    fit_latent,
     keyframe_index_alpha,
     keyframe_loop,
     noise_loop,
@@ -32,11 +34,14 @@ from autolume_graph.params import Bool, Data, Float, Input, Int, Output, String
 from autolume_graph.types import PortType
 
 from .seed_latent import latent_dims
-from .vector_latent import load_latent_file
+from .vector_latent import fit_latent_file, read_latent_file
+
+MAX_KEYFRAMES = 256  # each costs a vector in memory and a mapping when mixed; a loop through more is noise
 
 CYCLE_PARAMS = {
-    "time": Float(10.0, 0.5, 120.0, clip=False, unit="s", doc="seconds per loop"),
-    "alpha": Float(0.0, 0.0, 1.0, clip=False, doc="position in the loop, 0..1 (wraps); used when use_alpha is on"),
+    "time": Float(10.0, 0.5, 120.0, clip=False, limit=(0.01, 86400.0), unit="s", doc="seconds per loop"),
+    "alpha": Float(0.0, 0.0, 1.0, clip=False, limit=(-1.0e6, 1.0e6),
+                   doc="position in the loop, 0..1 (wraps); used when use_alpha is on"),
     "use_alpha": Bool(False, doc="drive the position by alpha (a wire or OSC) instead of time"),
     "perfect_loop": Bool(False, doc="send 1 over OSC at the end of every cycle"),
     "osc_host": String("127.0.0.1", doc="Perfect Loop: host to send to"),
@@ -160,7 +165,8 @@ class NoiseLoop(_Looping, Node):
     inputs = _MODEL_INPUT
     outputs = _LOOP_OUTPUTS
     params = {
-        "seed": Int(0, 0, 100000, clip=False, doc="looping seed: picks the loop (wraps mod 2**32)"),
+        "seed": Int(0, 0, 100000, clip=False, limit=(-2**31, 2**32 - 1),
+                    doc="looping seed: picks the loop (wraps mod 2**32)"),
         "radius": Float(0.5, 0.0, 1.0, doc="how large the loop is: 0 a still point, 1 through unrelated images"),
         "project": Bool(True, doc="map z through the mapping network (off: use z as w directly)"),
         **CYCLE_PARAMS,
@@ -183,25 +189,40 @@ class _Keyframe:
     project: bool
 
 
-def _keyframe_specs(keyframes: Any, count: int) -> list[dict]:
+def _keyframe_specs(keyframes: Any, count: int) -> list[Any]:
     """The first `count` keyframe entries, padded with seed keyframes (seed i for entry i)."""
-    specs = list(keyframes or [])[:count]
+    if keyframes is not None and not isinstance(keyframes, (list, tuple)):
+        raise NodeError("keyframes must be a list")
+    specs = list((keyframes or [])[:count])
     return specs + [{"seed": i} for i in range(len(specs), count)]
 
 
-def _resolve(i: int, spec: Any, model: Any) -> _Keyframe:
+def _vector_paths(keyframes: Any) -> tuple[str, ...]:
+    """The vector files the keyframes name, each once (only the first MAX_KEYFRAMES entries are ever used)."""
+    entries = keyframes[:MAX_KEYFRAMES] if isinstance(keyframes, (list, tuple)) else []
+    named = (e["vector"] for e in entries if isinstance(e, dict) and isinstance(e.get("vector"), str))
+    return tuple(dict.fromkeys(named))
+
+
+def _read_vectors(paths: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Every keyframe file's array (run in the read pool); the first that fails is the node's error."""
+    return {path: read_latent_file(path) for path in paths}
+
+
+def _resolve(i: int, spec: Any, model: Any, files: dict[str, np.ndarray]) -> _Keyframe:
     if not isinstance(spec, dict):
         raise NodeError(f"keyframe {i}: expected a dict with a seed or a vector")
     if "seed" in spec:
-        if not isinstance(spec["seed"], (int, float, np.number)):
+        if not isinstance(spec["seed"], (int, float, np.number)) or not math.isfinite(spec["seed"]):
             raise NodeError(f"keyframe {i}: seed must be a number")
         array, kind = seed_z(int(spec["seed"]), latent_dims(model)[0]), "z"
     elif isinstance(spec.get("vector"), str):
-        array, kind = load_latent_file(spec["vector"], model)
+        array, kind = fit_latent_file(files[spec["vector"]], spec["vector"], model)
     elif spec.get("vector") is not None:
-        array = np.asarray(spec["vector"], dtype=np.float64)
-        kind = "w" if array.ndim >= 2 and array.shape[-2] > 1 else "z"
-        array = array.reshape((1, -1) if kind == "z" else (1, *array.shape[-2:]))
+        try:  # a vector kept in the graph must fit the model like one from a file
+            array, kind = fit_latent(np.asarray(spec["vector"]), *latent_dims(model), f"keyframe {i}")
+        except (VectorFileError, ValueError, TypeError) as exc:
+            raise NodeError(f"keyframe {i}: {str(exc).splitlines()[0]}") from None
     else:
         raise NodeError(f"keyframe {i}: needs a seed or a vector")
     array = np.asarray(array, dtype=np.float64)
@@ -235,38 +256,76 @@ class KeyframeLoop(_Looping, Node):
     """A closed C1 spline through keyframes (seeds or vector files), keyframe i at alpha = i / count.
 
     `keyframes` holds entries `{"seed": 12}` or `{"vector": "path.npy" or an array}`, each with
-    an optional `"project"` flag (default on); missing entries are seeds 0..count-1. A vector
-    file that fails is reported on the node and read again only when the keyframes or the file change.
+    an optional `"project"` flag (default on); missing entries are seeds 0..count-1. Vector files
+    are read off the render thread whenever `keyframes` is set; the loop runs on through the previous
+    keyframes until they land. A file that fails is reported on the node, which holds its last frame
+    until `keyframes` is set again.
     """
 
     category = "latent"
     inputs = _MODEL_INPUT
     outputs = _LOOP_OUTPUTS
     params = {
-        "count": Int(4, 1, 32, clip=False, doc="number of keyframes"),
+        "count": Int(4, 1, 32, clip=False, limit=(1, MAX_KEYFRAMES), doc="number of keyframes"),
         "keyframes": Data(None, doc='list of {"seed": n} or {"vector": path}, each with optional "project"'),
-        "index": Int(0, 0, 31, clip=False, doc="keyframe the loop starts at (shifts the loop by index / count)"),
+        "index": Int(0, 0, 31, clip=False, limit=(0, MAX_KEYFRAMES - 1),
+                     doc="keyframe the loop starts at (shifts the loop by index / count)"),
         **CYCLE_PARAMS,
     }
 
     def reset(self) -> None:
         super().reset()
-        self._frames_src: Any = None  # the keyframes value the cache was built from
-        self._frames_key: tuple | None = None
+        self._files = BackgroundRead()
+        self._src: Any = object()  # the keyframes value whose files were last asked for
+        self._vectors: dict[str, np.ndarray] | NodeError = {}  # those files' arrays once landed, or their failure
+        self._built: tuple | None = None  # (keyframes value, files, count, model sizes) `_frames` was built from
         self._frames: list[_Keyframe] | NodeError = []
         self._frames_version = 0
 
-    def _keyframes(self, params: dict[str, Any], model: Any) -> list[_Keyframe]:
-        count = max(int(params["count"]), 1)
-        specs = _keyframe_specs(params["keyframes"], count)
-        paths = tuple(s.get("vector") for s in specs if isinstance(s, dict) and isinstance(s.get("vector"), str))
-        mtimes = tuple(_mtime(p) for p in paths)
-        key = (count, latent_dims(model), mtimes)
-        if params["keyframes"] is not self._frames_src or key != self._frames_key:
-            self._frames_src, self._frames_key = params["keyframes"], key
+    def animating(self, params: dict[str, Any]) -> bool:
+        return super().animating(params) or self._files.pending
+
+    def _ask_for_files(self, keyframes: Any) -> None:
+        """Read the keyframes' files again whenever `keyframes` is set (even to an equal value)."""
+        if keyframes is not self._src:
+            self._src = keyframes
+            paths = _vector_paths(keyframes)
+            if paths:
+                label = f"loading {Path(paths[0]).name}" if len(paths) == 1 else f"loading {len(paths)} vector files"
+                self._files.start(label, _read_vectors, paths)
+            else:
+                self._files.forget()
+                self._vectors = {}
+
+    def prepare(self, device: str) -> None:
+        """Before a graph goes live (an offline render, a preset switch): wait for the keyframes' files."""
+        self._ask_for_files(self.values["keyframes"])
+        self._files.wait()
+
+    def _keyframes(self, params: dict[str, Any], model: Any) -> list[_Keyframe] | None:
+        """The keyframes to loop through: the previous ones while new files load (None before any)."""
+        self._ask_for_files(params["keyframes"])
+        try:
+            landed = self._files.take()
+        except NodeError as exc:
+            self._vectors = exc  # held until `keyframes` is set again
+        else:
+            if landed is not None:
+                self._vectors = landed
+        finally:
+            self.status = self._files.status
+        if self._files.pending:
+            return self._frames if isinstance(self._frames, list) and self._frames else None
+        key = (self._src, self._vectors, int(params["count"]), latent_dims(model))
+        built = self._built
+        if built is None or key[0] is not built[0] or key[1] is not built[1] or key[2:] != built[2:]:
+            self._built = key
             self._frames_version += 1
             try:
-                self._frames = [_resolve(i, spec, model) for i, spec in enumerate(specs)]
+                if isinstance(self._vectors, NodeError):
+                    raise self._vectors
+                specs = _keyframe_specs(self._src, key[2])
+                self._frames = [_resolve(i, spec, model, self._vectors) for i, spec in enumerate(specs)]
             except NodeError as exc:
                 self._frames = exc
         if isinstance(self._frames, NodeError):
@@ -276,14 +335,9 @@ class KeyframeLoop(_Looping, Node):
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         alpha = self.cycle.advance(ctx, params)
         frames = self._keyframes(params, inputs.get("model"))
+        if frames is None:
+            return {}
         position = (alpha + params["index"] / len(frames)) % 1.0
         if not self._changed((position, self._frames_version)):
             return {}
         return {"z": _spline_latent(position, frames), "alpha": alpha}
-
-
-def _mtime(path: str) -> float:
-    try:
-        return os.stat(Path(path).expanduser()).st_mtime
-    except OSError:
-        return -1.0

@@ -24,7 +24,8 @@ class Mapping(Node):
     }
     outputs = {"w": Output(PortType.W, "per-layer w [1, num_ws, w_dim] on the device")}
     params = {
-        "psi": Float(1.0, 0.0, 2.0, clip=False, doc="diversity: 0 is the average image, 1 the model's own range"),
+        "psi": Float(1.0, 0.0, 2.0, clip=False, limit=(-100.0, 100.0),
+                     doc="diversity: 0 is the average image, 1 the model's own range"),
         "cutoff": Int(0, 0, 32, doc="apply diversity to the first N layers only (0: all)"),
     }
 

@@ -9,6 +9,10 @@ lower-resolution B. That makes a smaller network (a new build, the one slow chan
 for StyleGAN2 skip generators, where every block has its own toRGB so the sum of the kept
 blocks' RGB outputs is a complete image at the lower size. StyleGAN3 layers all feed one
 final output and cannot be cut.
+
+`save` writes only into the models folder (`autolume_graph.workspace`), `save_name` reduced to a
+plain file name, never over an existing model (the next free `NAME-N` is taken); neither is bound
+to OSC unless the user binds it.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import importlib
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from autolume_graph import workspace
+from autolume_graph.atomic import remove_stale_temps, write_with
 from autolume_graph.gan.mixing import MixError, ModelMixer, block_of, layer_of, resolution_of
 from autolume_graph.gan.model import StyleGANModel
 from autolume_graph.gan.safe_format import FAMILY_MODULES, SUFFIX, save_model
-from autolume_graph.gan.store import models_dir
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.params import Choice, Data, Float, Input, Int, Output, String, Trigger
 from autolume_graph.types import PortType
@@ -93,6 +99,12 @@ def _build(a: StyleGANModel, b: StyleGANModel, drop: frozenset[str]) -> _Mixed:
     return _Mixed(a, b, drop, model, mixer, frozenset(filter(None, map(block_of, b_state))))
 
 
+def _save_new(model: StyleGANModel, path: Path) -> Path:
+    """Save `model` as a new file at `path` (or the next free name); stale temporary files go first."""
+    remove_stale_temps(path.parent)
+    return write_with(path, lambda temp: save_model(model, temp), overwrite=False)
+
+
 class ModelMix(Node):
     """Crossfades models A and B per resolution or per layer; "X" drops resolutions (StyleGAN2)."""
 
@@ -108,8 +120,8 @@ class ModelMix(Node):
                               '1 = B, "X" drops that resolution and above; set keys override the sliders'),
         "crossfade": Float(0.0, 0.0, 1.0, doc="0 = A, 1 = B: for every block that `mix` does not set"),
         "b_from_resolution": Int(0, 0, 1024, doc="blocks at this resolution and above come from B (0: none)"),
-        "save_name": String("", doc="file name in the models folder for `save`"),
-        "save": Trigger(doc="save the mixed model into the models folder"),
+        "save_name": String("", writes=True, doc="file name in the models folder for `save`"),
+        "save": Trigger(writes=True, doc="save the mixed model into the models folder (never over an existing one)"),
     }
 
     def reset(self) -> None:
@@ -208,17 +220,18 @@ class ModelMix(Node):
 
     def _start_save(self, name: str, model: StyleGANModel) -> None:
         """Snapshot on the render thread (the mix may change next frame), write in a worker."""
-        name = name.strip()
-        if not name or name in (".", "..") or "/" in name or "\\" in name:
-            self._save_note = "save: save_name must be a plain file name"
-        elif self._saving is not None:
+        if self._saving is not None:
             self._save_note = "save: the last save is still running"
-        else:
-            path = models_dir() / (name if name.endswith(SUFFIX) else name + SUFFIX)
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-mix-save")
-            self._saving = self._executor.submit(save_model, copy.deepcopy(model), path)
-            self._save_note = f"saving {path.name}..."
+            return
+        try:
+            path = workspace.output_path("models", name, SUFFIX)
+        except (OSError, workspace.WriteRefused) as exc:
+            self._save_note = f"save: {exc}"
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-mix-save")
+        self._saving = self._executor.submit(_save_new, copy.deepcopy(model), path)
+        self._save_note = f"saving {path.name}..."
 
     def _finish_save(self) -> None:
         if self._saving is None or not self._saving.done():

@@ -10,6 +10,8 @@ from autolume_graph.osc.client import OSCSender
 from autolume_graph.params import Binding, Bool, Float, Input, Int, Output, String, Trigger
 from autolume_graph.types import PortType
 
+from .signals import ANY_NUMBER
+
 
 class OSCIn(Node):
     """The latest value sent to an OSC address (through its mapping), as a wire into any input."""
@@ -20,7 +22,7 @@ class OSCIn(Node):
     params = {
         "address": String("/in/1", doc="OSC address to listen to"),
         "mapping": String("x", doc="expression in x applied to each value, e.g. x*2+0.5"),
-        "value": Float(0.0, -1.0, 1.0, clip=False, doc="the current value (set by OSC, or by hand)"),
+        "value": Float(0.0, -1.0, 1.0, clip=False, limit=ANY_NUMBER, doc="the current value (set by OSC, or by hand)"),
     }
 
     def binding(self, name: str) -> Binding:

@@ -4,6 +4,12 @@ While recording the node cooks every frame and writes the latest image at the fr
 time, so a still picture is held for as long as it was shown and the file is variable-frame-rate
 with real timestamps. Stopping finishes the file in a background thread, so the render loop does
 not wait for the encoder; the node reports the finished file (or its error) a few frames later.
+
+Where it writes is the user's, never the graph's: `path` and `snapshot_dir` only name a file in the
+recordings folder and a sub-folder of the snapshots folder (`autolume_graph.workspace`), an earlier
+take or snapshot is never overwritten, and the video becomes its file only when finished
+(`autolume_graph.atomic`). None of these parameters is bound to OSC unless the user binds it;
+`/autolume/record` and `/autolume/snapshot` are the show's own controls.
 """
 
 from __future__ import annotations
@@ -13,26 +19,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autolume_graph import workspace
+from autolume_graph.atomic import remove_stale_temps
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.outputs.errors import OutputError, one_line
 from autolume_graph.outputs.latest import LatestFrame
 from autolume_graph.outputs.recorder import VideoRecorder, write_png
-from autolume_graph.params import Bool, FilePath, Input, String, Trigger
+from autolume_graph.params import Bool, Input, String, Trigger
 from autolume_graph.types import PortType
 
 
-def timed_path(template: str) -> Path:
-    """`template` with `{time}` replaced by the local time."""
-    return Path(template.replace("{time}", time.strftime("%Y%m%d-%H%M%S"))).expanduser()
+def timed_name(template: str) -> str:
+    """`template` with `{time}` replaced by the local time (before the name is sanitized)."""
+    return template.replace("{time}", time.strftime("%Y%m%d-%H%M%S"))
 
 
-def unused(path: Path) -> Path:
-    """`path`, or `path` with a `-N` suffix if it exists: never overwrite an earlier take."""
-    candidate, n = path, 1
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        n += 1
-    return candidate
+def output_file(kind: str, name: str, suffix: str, sub: str = "") -> Path:
+    """A new file's path in the folder of `kind`, its folder's stale temporary files removed."""
+    path = workspace.output_path(kind, name, suffix, sub=sub)
+    remove_stale_temps(path.parent)
+    return path
 
 
 class Recorder(Node):
@@ -42,11 +48,13 @@ class Recorder(Node):
     sink = True
     inputs = {"image": Input(PortType.IMAGE, "image to record")}
     params = {
-        "path": FilePath("recordings/autolume-{time}.mp4", kind="video",
-                         doc="video file; {time} is the start time; read when recording starts"),
-        "record": Bool(False, doc="record while on (OSC /autolume/record)"),
-        "snapshot": Trigger(doc="save the image as PNG (OSC /autolume/snapshot)"),
-        "snapshot_dir": String("", doc="folder for snapshots (empty: beside the video path)"),
+        "path": String("autolume-{time}.mp4", writes=True,
+                       doc="video file name in the recordings folder; {time} is the start time; read when "
+                           "recording starts"),
+        "record": Bool(False, writes=True, doc="record while on (OSC /autolume/record)"),
+        "snapshot": Trigger(writes=True, doc="save the image as PNG in the snapshots folder (OSC /autolume/snapshot)"),
+        "snapshot_dir": String("", writes=True,
+                               doc="sub-folder of the snapshots folder, one plain name (empty: the folder itself)"),
     }
 
     def reset(self) -> None:
@@ -79,14 +87,16 @@ class Recorder(Node):
         if self._failed:
             return self._failed
         if self._recorder is None:
-            path = unused(timed_path(params["path"]))
-            try:  # fail now: the encoder would only notice when it first writes, seconds later
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch()
-            except OSError as exc:
-                self._failed = f"recording {path} failed ({one_line(exc)})"
+            try:
+                path = output_file("recordings", timed_name(params["path"]), ".mp4")
+            except (OSError, workspace.WriteRefused) as exc:
+                self._failed = f"recording {params['path']!r} failed ({one_line(exc)})"
                 return self._failed
-            self._recorder = VideoRecorder(path, ctx.fps if ctx.fps > 0 else 30.0)
+            recorder = VideoRecorder(path, ctx.fps if ctx.fps > 0 else 30.0, overwrite=False)
+            if recorder.error is not None:  # its folder cannot be written: now, not when it first encodes
+                self._failed = str(recorder.error)
+                return self._failed
+            self._recorder = recorder
         recorder = self._recorder
         if self._latest.frame is not None:
             recorder.write(self._latest.frame.bgra, ctx.time)
@@ -97,20 +107,17 @@ class Recorder(Node):
         return ""
 
     def _snapshot(self, params: dict[str, Any]) -> str:
-        """Write the image as PNG beside the video (or in snapshot_dir); returns the error ("" if none)."""
+        """Write the image as PNG, named like the video, in the snapshots folder; returns the error ("" if none)."""
         frame = self._latest.frame
         if frame is None:
             return "no image to snapshot yet"
-        video = timed_path(params["path"])
-        folder = Path(params["snapshot_dir"]).expanduser() if params["snapshot_dir"] else video.parent
-        path = unused(folder / f"{video.stem}.png")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_png(frame.rgb, path)
+            path = output_file("snapshots", timed_name(params["path"]), ".png", sub=params["snapshot_dir"])
+            path = write_png(frame.rgb, path, overwrite=False)
         except OutputError as exc:
             return str(exc)
-        except OSError as exc:
-            return f"snapshot {path.name} failed ({one_line(exc)})"
+        except (OSError, workspace.WriteRefused) as exc:
+            return f"snapshot failed ({one_line(exc)})"
         self.status = f"saved {path.name}"
         return ""
 

@@ -15,6 +15,8 @@ from autolume_graph.params import Bool, Float, Input, Output
 from autolume_graph.types import PortType
 
 DEFAULT_Z_DIM = 512
+SEED_WRAP = 2.0**32  # seeds wrap modulo this: NumPy's RandomState takes 32-bit seeds
+SEED_LIMIT = (-(2.0**53), 2.0**53)  # seed and drag: every whole number a float holds exactly
 
 
 def latent_dims(model: Any) -> tuple[int, int, int]:
@@ -41,11 +43,14 @@ class SeedLatent(Node):
         "seed": Output(PortType.FLOAT, "the seed shown now (seed + drag + animation)"),
     }
     params = {
-        "seed": Float(0.0, 0.0, 100000.0, clip=False, doc="seed number; fractions blend neighbours, wraps mod 2**32"),
+        "seed": Float(0.0, 0.0, 100000.0, clip=False, limit=SEED_LIMIT,
+                      doc="seed number; fractions blend neighbours, wraps mod 2**32"),
         "project": Bool(True, doc="map z through the mapping network (off: use z as w directly)"),
         "anim": Bool(False, doc="move the seed continuously"),
-        "speed": Float(0.5, -10.0, 10.0, clip=False, unit="seeds/s", doc="animation speed"),
-        "drag": Float(0.0, -100.0, 100.0, clip=False, doc="relative control: each change is added to the seed"),
+        "speed": Float(0.5, -10.0, 10.0, clip=False, limit=(-10000.0, 10000.0), unit="seeds/s",
+                       doc="animation speed"),
+        "drag": Float(0.0, -100.0, 100.0, clip=False, limit=SEED_LIMIT,
+                      doc="relative control: each change is added to the seed"),
     }
 
     def reset(self) -> None:
@@ -70,7 +75,7 @@ class SeedLatent(Node):
             self._last_time = ctx.time
         else:
             self._last_time = None
-        return (params["seed"] + self._offset) % 2.0**32
+        return (params["seed"] + self._offset) % SEED_WRAP
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         seed = self._current_seed(ctx, params)

@@ -6,8 +6,10 @@ import math
 from typing import Any
 
 from autolume_graph.node import CookContext, Node
-from autolume_graph.params import Choice, Float, Output
+from autolume_graph.params import GENERIC_LIMIT, Choice, Float, Output
 from autolume_graph.types import PortType
+
+ANY_NUMBER = (-GENERIC_LIMIT, GENERIC_LIMIT)  # a plain number: any value float32 math carries with room
 
 
 class Constant(Node):
@@ -15,7 +17,7 @@ class Constant(Node):
 
     category = "signal"
     outputs = {"value": Output(PortType.FLOAT, "the value")}
-    params = {"value": Float(0.0, -10.0, 10.0, clip=False, doc="the number sent out")}
+    params = {"value": Float(0.0, -10.0, 10.0, clip=False, limit=ANY_NUMBER, doc="the number sent out")}
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         return {"value": params["value"]}
@@ -37,9 +39,9 @@ class LFO(Node):
     outputs = {"value": Output(PortType.FLOAT, "offset + amplitude * wave(t)")}
     params = {
         "wave": Choice("sine", tuple(_WAVES), doc="wave shape"),
-        "frequency": Float(0.25, 0.0, 10.0, unit="Hz", clip=False, doc="cycles per second"),
-        "amplitude": Float(1.0, 0.0, 10.0, clip=False, doc="half the peak-to-peak swing"),
-        "offset": Float(0.0, -10.0, 10.0, clip=False, doc="centre value"),
+        "frequency": Float(0.25, 0.0, 10.0, unit="Hz", clip=False, limit=(-1000.0, 1000.0), doc="cycles per second"),
+        "amplitude": Float(1.0, 0.0, 10.0, clip=False, limit=ANY_NUMBER, doc="half the peak-to-peak swing"),
+        "offset": Float(0.0, -10.0, 10.0, clip=False, limit=ANY_NUMBER, doc="centre value"),
         "phase": Float(0.0, 0.0, 1.0, unit="cycles", doc="shift of the wave"),
     }
 
@@ -66,8 +68,8 @@ class Math(Node):
     outputs = {"value": Output(PortType.FLOAT, "a (op) b")}
     params = {
         "op": Choice("add", tuple(_OPS), doc="operation"),
-        "a": Float(0.0, -10.0, 10.0, clip=False, doc="first operand (wire a signal here)"),
-        "b": Float(0.0, -10.0, 10.0, clip=False, doc="second operand (wire a signal here)"),
+        "a": Float(0.0, -10.0, 10.0, clip=False, limit=ANY_NUMBER, doc="first operand (wire a signal here)"),
+        "b": Float(0.0, -10.0, 10.0, clip=False, limit=ANY_NUMBER, doc="second operand (wire a signal here)"),
     }
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from autolume_graph.gan.latent import RandomWalk, VectorFileError, load_vector, save_vector
+from autolume_graph import workspace
+from autolume_graph.file_reads import BackgroundRead
+from autolume_graph.gan.latent import RandomWalk, VectorFileError, fit_latent, read_vector_array, save_vector
 from autolume_graph.gan.latent_value import Latent
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.params import Bool, Data, FilePath, Float, Input, Output, Trigger
@@ -22,15 +24,37 @@ from autolume_graph.types import PortType
 from .seed_latent import latent_dims
 
 
-def load_latent_file(path: str, model: Any) -> tuple[np.ndarray, str]:
-    """A vector file as ((1, z_dim) "z" | (1, num_ws, w_dim) "w") float32, or a one-line NodeError."""
+def read_latent_file(path: str) -> np.ndarray:
+    """A vector file's array (any shape), read where it is called: nodes call it through a BackgroundRead."""
     if not path:
         raise NodeError("set a vector file path first")
     try:
-        return load_vector(Path(path).expanduser(), *latent_dims(model))
+        return read_vector_array(Path(path).expanduser())
+    except VectorFileError as exc:
+        raise NodeError(str(exc)) from None
+
+
+def fit_latent_file(array: np.ndarray, path: str, model: Any) -> tuple[np.ndarray, str]:
+    """A vector read by `read_latent_file` as (1, z_dim) "z" or (1, num_ws, w_dim) "w", or a one-line NodeError."""
+    try:
+        return fit_latent(array, *latent_dims(model), path)
     except VectorFileError as exc:
         hint = " (connect a model to load a per-layer w)" if model is None else ""
         raise NodeError(f"{exc}{hint}") from None
+
+
+def load_latent_file(path: str, model: Any) -> tuple[np.ndarray, str]:
+    """A vector file read and fitted to `model`'s sizes, or a one-line NodeError (run in the read pool)."""
+    return fit_latent_file(read_latent_file(path), path, model)
+
+
+def write_vector(name: str, vector: np.ndarray) -> Path:
+    """`vector` saved as a new file in the vectors folder, named after `name` (a plain name, never overwriting)."""
+    try:
+        return save_vector(workspace.output_path("vectors", Path(name).name or "vector", ".npy"), vector,
+                           overwrite=False)
+    except (OSError, VectorFileError, workspace.WriteRefused) as exc:
+        raise NodeError(f"cannot save {name or 'vector'}: {exc}") from None
 
 
 def _kind(vector: np.ndarray) -> str:
@@ -50,8 +74,10 @@ class VectorLatent(Node):
     Anim eases from the current vector into a seeded random walk (seeded by the vector itself,
     so the same vector always walks the same way) on the runtime clock; the vector shown is
     written back to the `vector` parameter, so stopping holds it and saving keeps it. Loading
-    accepts z (z_dim,) / (1, z_dim) and, with a model connected, per-layer w (num_ws, w_dim),
-    which bypasses the mapping network; anim walks z vectors only. A bad file keeps the vector.
+    reads `path` off the render thread and accepts z (z_dim,) / (1, z_dim) and, with a model
+    connected, per-layer w (num_ws, w_dim), which bypasses the mapping network; anim walks z
+    vectors only. A bad file keeps the vector. Saving writes a new file in the vectors folder,
+    named after `path` (`vectors/NAME.npy`, or `NAME-1.npy` where that exists).
     """
 
     category = "latent"
@@ -60,10 +86,11 @@ class VectorLatent(Node):
     params = {
         "randomize": Trigger(doc="draw a new random vector"),
         "anim": Bool(False, doc="walk smoothly and endlessly through latent space"),
-        "speed": Float(0.25, 0.0, 4.0, clip=False, unit="steps/s", doc="walk speed: new random directions per second"),
+        "speed": Float(0.25, 0.0, 4.0, clip=False, limit=(-64.0, 64.0), unit="steps/s",
+                       doc="walk speed: new random directions per second"),
         "project": Bool(True, doc="map z through the mapping network (off: use z as w directly)"),
-        "path": FilePath("", kind="vector", doc=".npy file to save to / load from"),
-        "save": Trigger(doc="write the current vector to path"),
+        "path": FilePath("", kind="vector", doc=".npy file to load from; saving uses its name in the vectors folder"),
+        "save": Trigger(writes=True, doc="write the current vector to a new file in the vectors folder"),
         "load": Trigger(doc="read the vector from path"),
         "vector": Data(None, doc="the current vector: (1, z_dim) z or (1, num_ws, w_dim) w"),
     }
@@ -75,9 +102,12 @@ class VectorLatent(Node):
         self._last_time = 0.0
         self._shown: np.ndarray | None = None  # what the walk last wrote to `vector`
         self._sent: tuple[np.ndarray, bool] | None = None  # the vector and project flag last sent
+        self._load = BackgroundRead()
+        self._save = BackgroundRead()  # a save runs in the same pool: a hung disk cannot stop the frame either
+        self._note = ""  # where the last save went
 
     def animating(self, params: dict[str, Any]) -> bool:
-        return bool(params["anim"])
+        return bool(params["anim"]) or self._load.pending or self._save.pending
 
     def _walk_from(self, vector: np.ndarray, ctx: CookContext, speed: float) -> np.ndarray:
         """The next point of the walk, (re)starting it when the vector was replaced from outside."""
@@ -93,9 +123,19 @@ class VectorLatent(Node):
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         model = inputs.get("model")
-        vector = params["vector"]
-        if params["load"]:
-            vector = load_latent_file(params["path"], model)[0]
+        path = params["path"]
+        if params["randomize"]:
+            self._load.forget()  # the later action wins over a read still on its way
+        elif params["load"]:
+            self._load.start(f"loading {Path(path).name}", load_latent_file, path, model)
+        try:
+            saved = self._save.take()
+            if saved is not None:
+                self._note = f"saved {saved}"
+            loaded = self._load.take()
+        finally:
+            self._show_status()
+        vector = params["vector"] if loaded is None else loaded[0]
         if vector is None or params["randomize"]:
             vector = np.random.default_rng().standard_normal((1, latent_dims(model)[0])).astype(np.float32)
         vector = np.asarray(vector, dtype=np.float32)
@@ -109,13 +149,13 @@ class VectorLatent(Node):
             self._walk = None
         self.values["vector"] = vector
         if params["save"]:
-            if not params["path"]:
-                raise NodeError("set a vector file path first")
-            try:
-                save_vector(Path(params["path"]).expanduser(), vector)
-            except (OSError, VectorFileError) as exc:
-                raise NodeError(f"cannot save {params['path']}: {exc}") from None
+            self._note = ""
+            self._save.start("saving", write_vector, path, vector)  # every press saves anew
+            self._show_status()
         if self._sent is not None and self._sent[0] is vector and self._sent[1] == params["project"]:
             return {}
         self._sent = (vector, params["project"])
         return {"z": Latent.of(vector, _kind(vector), params["project"])}
+
+    def _show_status(self) -> None:
+        self.status = " | ".join(s for s in (self._load.status, self._save.status or self._note) if s)

@@ -29,6 +29,12 @@ def reference_dir() -> Path:
     return found
 
 
+@pytest.fixture(autouse=True)
+def _own_workspace(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test writes recordings, vectors, presets and mixes into a folder of its own, never the repo."""
+    monkeypatch.setenv("AUTOLUME_WORKDIR", str(tmp_path_factory.mktemp("workspace")))
+
+
 @pytest.fixture
 def tiny_disk(tmp_path: Path):
     """A 200 KiB tmpfs to fill (needs root); skipped with the reason where mount fails."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import select
 import socket
+import time
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from autolume_graph.gan.latent import fractional_seed_z, random_directions, save
 from autolume_graph.gan.latent_value import Latent
 from autolume_graph.graph import Edge, Graph
 from autolume_graph.node import CookContext, Node, NodeError
-from autolume_graph.params import Input, Output
+from autolume_graph.params import Input, Output, ParamType
 from autolume_graph.registry import default_registry
 from autolume_graph.runtime import Runtime
 from autolume_graph.types import PortType
@@ -77,6 +78,28 @@ def cook(node: Node, frame: int = 0, fps: float = 10.0, inputs: dict | None = No
     ctx = CookContext(time=frame / fps, dt=1.0 / fps if frame else 0.0, frame=frame, fps=fps,
                       services={"publish": {}})
     return node.cook(ctx, inputs or {}, {**node.values, **overrides})
+
+
+def cook_landed(node: Node, **kwargs: Any) -> dict:
+    """Cook as frames would (triggers fire once) until the node's file reads have landed; the last outputs."""
+    deadline = time.monotonic() + 10.0
+    while True:
+        out = cook(node, **kwargs)
+        for name, param in node.params.items():
+            if param.type is ParamType.TRIGGER:
+                node.values[name] = False
+        if not node.status.startswith("loading") or time.monotonic() > deadline:
+            return out
+        time.sleep(0.005)
+
+
+def step_landed(runtime: Runtime, node: Node) -> None:
+    """Step frames until `node`'s file reads and saves have landed (it says "loading"/"saving" meanwhile)."""
+    deadline = time.monotonic() + 10.0
+    runtime.step()
+    while node.status.startswith(("loading", "saving")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+        runtime.step()
 
 
 # --- SeedLatent ----------------------------------------------------------------------------
@@ -169,18 +192,20 @@ class _Marker:
         return (open, (self.path, "w"))
 
 
-def test_vector_latent_save_load_round_trip(tmp_path):
-    node = make("VectorLatent", path=str(tmp_path / "v.npy"))
+def test_vector_latent_save_load_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOLUME_WORKDIR", str(tmp_path))
+    node = make("VectorLatent", path=str(tmp_path / "vectors" / "v.npy"))
     runtime, _ = wire(node)
     runtime.step()
     first = node.values["vector"].copy()
     node.set_value("save", True)
-    runtime.step()
+    step_landed(runtime, node)
+    assert node.status == f"saved {tmp_path / 'vectors' / 'v.npy'}"
     node.set_value("randomize", True)
     runtime.step()
     assert not np.array_equal(node.values["vector"], first)
     node.set_value("load", True)
-    runtime.step()
+    step_landed(runtime, node)
     assert node.error == ""
     np.testing.assert_array_equal(node.values["vector"], first)
     np.testing.assert_array_equal(z_of(node.last_outputs["z"]), first)
@@ -206,7 +231,7 @@ def test_vector_latent_bad_file_keeps_vector(tmp_path, bad):
     runtime.step()
     before = node.values["vector"].copy()
     node.set_value("load", True)
-    runtime.step()
+    step_landed(runtime, node)
     assert node.error and "\n" not in node.error and str(path) in node.error
     np.testing.assert_array_equal(node.values["vector"], before)
     np.testing.assert_array_equal(z_of(node.last_outputs["z"]), before)
@@ -284,11 +309,13 @@ def test_keyframe_loop_bad_vector_is_a_node_error(tmp_path):
     np.save(bad, np.zeros(5, np.float32))
     node = make("KeyframeLoop", keyframes=[{"seed": 0}, {"vector": str(bad)}], count=2)
     with pytest.raises(NodeError, match="bad.npy"):
+        cook_landed(node, use_alpha=True, alpha=0.0)
+    with pytest.raises(NodeError, match="bad.npy"):  # held, not read again, until keyframes are set again
         _at(node, 0.0)
     good = tmp_path / "good.npy"
     save_vector(good, seed_z(77, Z))
     node.set_value("keyframes", [{"seed": 0}, {"vector": str(good)}])
-    np.testing.assert_allclose(z_of(_at(node, 0.5)), seed_z(77, Z), atol=1e-5)
+    np.testing.assert_allclose(z_of(cook_landed(node, use_alpha=True, alpha=0.5)["z"]), seed_z(77, Z), atol=1e-5)
 
 
 @pytest.fixture
@@ -389,7 +416,7 @@ def test_adjust_input_loads_directions_and_rejects_bad_files(tmp_path):
     components = np.eye(3, Z, dtype=np.float32) * 5.0
     np.savez(tmp_path / "ganspace.npz", lat_comp=components[:, None, :])
     node.set_value("directions_path", str(tmp_path / "ganspace.npz"))
-    out = cook(node, inputs={"w": w})["w"]
+    out = cook_landed(node, inputs={"w": w})["w"]
     np.testing.assert_allclose(out.numpy() - w.numpy(), np.broadcast_to(2.0 * np.eye(1, Z), (1, NUM_WS, Z)),
                                atol=1e-5)
     before = node.values["directions"].copy()
@@ -397,8 +424,10 @@ def test_adjust_input_loads_directions_and_rejects_bad_files(tmp_path):
     bad.write_bytes(b"\x93NUMPY garbage")
     node.set_value("directions_path", str(bad))
     with pytest.raises(NodeError, match="bad.npy"):
-        cook(node, inputs={"w": w})
+        cook_landed(node, inputs={"w": w})
     np.testing.assert_array_equal(node.values["directions"], before)
+    assert node.status.startswith("failed: ") and "bad.npy" in node.status  # shown while the sliders work on
+    assert cook(node, inputs={"w": w}, slider0=1.0)["w"] is not None
 
 
 def test_adjust_input_per_layer_slider_vector(tmp_path):
@@ -408,7 +437,7 @@ def test_adjust_input_per_layer_slider_vector(tmp_path):
     save_vector(tmp_path / "v.npy", per_layer)
     node = make("AdjustInput", slider_vector_path=str(tmp_path / "v.npy"), slider_vector_index=4,
                 load_slider_vector=True, slider4=1.0)
-    out = cook(node, inputs={"w": w})["w"]
+    out = cook_landed(node, inputs={"w": w})["w"]
     delta = (out - w).numpy()[0]
     rms = np.sqrt(np.mean(np.sum(per_layer**2, axis=1)))
     np.testing.assert_allclose(delta, per_layer / rms, atol=1e-5)
@@ -440,7 +469,7 @@ def test_saved_graph_keeps_vector_and_directions(tmp_path):
     vector = graph.add_node(make("VectorLatent"))
     adjust = graph.add_node(make("AdjustInput", direction_seed=5, directions_path=str(components)))
     cook(vector)
-    cook(adjust, inputs={"w": _w()})
+    cook_landed(adjust, inputs={"w": _w()})
     save_graph(graph, tmp_path / "g.agraph")
     components.unlink()  # the saved graph must not need the file any more
     loaded = load_graph(tmp_path / "g.agraph", default_registry())

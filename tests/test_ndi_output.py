@@ -113,3 +113,33 @@ def test_missing_runtime_is_one_output_error_line() -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("'NDI runtime could not be loaded (ModuleNotFoundError")
     assert out.stdout.count("\n") == 1
+
+
+def test_pool_close_all_closes_held_and_lingering_senders() -> None:
+    from autolume_graph.outputs.ndi_pool import SenderPool
+
+    senders = SenderPool(grace=60.0)
+    held = senders.acquire("agtest-held", 30)
+    lingering = senders.acquire("agtest-lingering", 30)
+    senders.release(lingering)  # in its grace period: would live another minute
+    senders.close_all()
+    assert held.closed and lingering.closed
+    assert not senders.held("agtest-held") and not senders.held("agtest-lingering")
+
+
+SENDER_LEFT_OPEN = """
+import sys, numpy as np
+from autolume_graph.outputs.ndi_pool import pool
+sender = pool.acquire(sys.argv[1], 30)
+sender.send(np.zeros((64, 64, 4), np.uint8))
+pool.release(sender)  # still alive for the pool's grace period when the interpreter exits
+"""
+
+
+def test_a_sender_alive_at_exit_does_not_abort_the_process() -> None:
+    """Without `ndi.shutdown` at exit, libndi's static destructors abort most such processes (status 134)."""
+    runs = [subprocess.Popen([sys.executable, "-c", SENDER_LEFT_OPEN, f"agtest-exit-{i}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(8)]
+    results = [(run.wait(60), run.stderr.read()) for run in runs]
+    assert [code for code, _ in results] == [0] * len(runs), results
+    assert not any("terminate" in err for _, err in results), results

@@ -149,9 +149,10 @@ def _finish(runtime: Runtime, node) -> None:
     assert node.status.startswith("saved"), node.error or node.status
 
 
-def test_recorder_writes_every_frame_at_its_runtime_time(reference_dir: Path, tmp_path: Path) -> None:
+def test_recorder_writes_every_frame_at_its_runtime_time(reference_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AUTOLUME_WORKDIR", str(tmp_path))
     graph = generator_graph(reference_dir, anim=True, speed=2.0)
-    node = attach(graph, "Recorder", path=str(tmp_path / "takes" / "take-{time}.mp4"))
+    node = attach(graph, "Recorder", path="take-{time}.mp4")
     runtime = Runtime(graph, fps=20, fixed_step=True)
     session = Session(runtime, osc=False, preset_dir=tmp_path / "presets")
     session.control.system["/autolume/record"]((1,))  # the system OSC address drives `record`
@@ -163,38 +164,41 @@ def test_recorder_writes_every_frame_at_its_runtime_time(reference_dir: Path, tm
         _finish(runtime, node)
     finally:
         session.close()
-    [path] = (tmp_path / "takes").glob("take-*.mp4")
+    [path] = (tmp_path / "recordings").glob("take-*.mp4")
     decoded = _decode(path)
     assert len(decoded) == n
     assert np.allclose([t for t, _ in decoded], np.arange(n) / 20, atol=1e-3)
     assert np.abs(decoded[0][1].astype(np.int16) - decoded[-1][1]).mean() > 1  # the frames moved
 
 
-def test_snapshot_writes_the_image_as_png(reference_dir: Path, tmp_path: Path) -> None:
+def test_snapshot_writes_the_image_as_png(reference_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AUTOLUME_WORKDIR", str(tmp_path))
     graph = generator_graph(reference_dir, seed=5.0)
-    node = attach(graph, "Recorder", path=str(tmp_path / "rec-{time}.mp4"))
+    node = attach(graph, "Recorder", path="rec-{time}.mp4")
     runtime = Runtime(graph, fps=30, fixed_step=True)
     try:
         want = _pixels(runtime.step().published["preview"])[..., 2::-1]
         node.set_value("snapshot", True)
         runtime.step()
-        node.set_value("snapshot_dir", str(tmp_path / "snaps"))
+        node.set_value("snapshot_dir", "snaps")
         node.set_value("snapshot", True)
         runtime.step()
     finally:
         runtime.close()
     assert node.error == ""
-    [beside] = tmp_path.glob("rec-*.png")
-    [in_dir] = (tmp_path / "snaps").glob("rec-*.png")
+    [beside] = (tmp_path / "recordings").glob("rec-*.png")
+    [in_dir] = (tmp_path / "recordings" / "snaps").glob("rec-*.png")
     for path in (beside, in_dir):
         assert np.array_equal(np.asarray(Image.open(path)), want)
-    assert not list(tmp_path.glob("*.mp4"))  # a snapshot records nothing
+    assert not list(tmp_path.rglob("*.mp4"))  # a snapshot records nothing
 
 
-def test_unwritable_path_is_a_node_error_and_rendering_continues(reference_dir: Path, tmp_path: Path) -> None:
+def test_unwritable_folder_is_a_node_error_and_rendering_continues(reference_dir: Path, tmp_path: Path,
+                                                                     monkeypatch) -> None:
     (tmp_path / "plain").write_text("a file, not a folder")
+    monkeypatch.setenv("AUTOLUME_WORKDIR", str(tmp_path / "plain"))  # its recordings/ cannot be made
     graph = generator_graph(reference_dir, anim=True)
-    node = attach(graph, "Recorder", path=str(tmp_path / "plain" / "take.mp4"), record=True)
+    node = attach(graph, "Recorder", path="take.mp4", record=True)
     runtime = Runtime(graph, fps=30, fixed_step=True)
     try:
         assert _new_images(runtime, 8) == 8

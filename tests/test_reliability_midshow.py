@@ -68,8 +68,9 @@ def test_missing_vector_file_keeps_the_vector(reference_dir: Path, tmp_path: Pat
         vector = node.values["vector"]
         node.set_value("path", str(tmp_path / "gone.npy"))
         node.set_value("load", True)
+        _step_until(runtime, lambda: node.error != "")
         after = runtime.step().published["preview"]
-        assert "gone.npy" in node.error and "no such file" in node.error
+        assert "gone.npy" in node.status and "no such file" in node.status
         assert node.values["vector"] is vector and after is before
     finally:
         runtime.close()
@@ -81,13 +82,14 @@ def test_keyframe_vector_missing_mid_show_keeps_rendering(reference_dir: Path, t
     graph = generator_graph(reference_dir, latent="KeyframeLoop", count=2, time=1.0,
                             keyframes=[{"seed": 1}, {"vector": str(path)}])
     node = _of(graph, "KeyframeLoop")
+    node.prepare("cpu")  # as a render or a preset switch does: the keyframes' files are read before frame 0
     runtime = Runtime(graph, fps=30, fixed_step=True)
     try:
         assert _new_images(runtime, 3) == 3 and node.error == ""
         path.unlink()
         node.set_value("keyframes", [{"seed": 1}, {"vector": str(path)}, {"seed": 2}])
         node.set_value("count", 3)
-        runtime.step()
+        _step_until(runtime, lambda: node.error != "")
         assert "key.npy" in node.error
         held = runtime.snapshot.published["preview"]
         assert all(runtime.step().published["preview"] is held for _ in range(3))  # last good frame held
@@ -95,11 +97,12 @@ def test_keyframe_vector_missing_mid_show_keeps_rendering(reference_dir: Path, t
         runtime.close()
 
 
-def test_disk_full_while_recording_keeps_rendering(reference_dir: Path, tiny_disk: Path) -> None:
+def test_disk_full_while_recording_keeps_rendering(reference_dir: Path, tiny_disk: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AUTOLUME_WORKDIR", str(tiny_disk))  # its recordings/ is on the tiny disk
     graph = generator_graph(reference_dir, anim=True, speed=5.0)
     graph.node("generate").set_value("noise_mode", "random")
     graph.node("generate").set_value("noise_anim", True)  # noisy frames: 200 KiB fill quickly
-    recorder = attach(graph, "Recorder", path=str(tiny_disk / "take.mp4"), record=True)
+    recorder = attach(graph, "Recorder", path="take.mp4", record=True)
     runtime = Runtime(graph, fps=30, fixed_step=True)
     try:
         deadline = time.monotonic() + 60

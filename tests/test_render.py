@@ -73,7 +73,7 @@ def _two_loops(reference_dir: Path, path: Path) -> Path:
     ("both", ["--loop", "--seconds", "2"], "one of --loop or --seconds"),
     ("neither", [], "one of --loop or --seconds"),
     ("size", ["--seconds", "1", "--size", "64by64"], "WIDTHxHEIGHT"),
-    ("fps", ["--seconds", "1", "--fps", "0"], "--fps must be above 0"),
+    ("fps", ["--seconds", "1", "--fps", "0"], "a frame rate (above 0"),
     ("suffix", ["--seconds", "1", "--out", "x.gif"], "must be an .mp4"),
 ])
 def test_bad_arguments_are_one_line_and_a_non_zero_exit(reference_dir: Path, tmp_path: Path, capsys,

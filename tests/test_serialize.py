@@ -28,8 +28,8 @@ def non_default(param: Param):
     if t is ParamType.INT:
         hi = param.max if param.max is not None else param.default + 3
         return int(param.coerce(param.default + 1 if param.default + 1 <= hi else param.default - 1))
-    if t is ParamType.BOOL:
-        return not param.default
+    if t is ParamType.BOOL:  # a switch that writes always loads off: tests/test_reliability_loop.py
+        return param.default if param.writes else not param.default
     if t is ParamType.TRIGGER:
         return False
     if t is ParamType.CHOICE:

@@ -160,7 +160,7 @@ def test_render_seed_and_save_image(sg2, reference_dir, tmp_path):
     raw = np.load(save_image(img, tmp_path / "out.npy"))
     assert raw.dtype == np.float32 and np.array_equal(raw, img[0].numpy())
     with pytest.raises(ValueError):
-        save_image(img, tmp_path / "out.jpg")
+        save_image(img, tmp_path / "out.gif")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npy", "out.png"]
 
 

@@ -9,14 +9,17 @@ loops below are built so that holds along the whole path, not only at the keyfra
 from __future__ import annotations
 
 import functools
+import io
 import math
 import os
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from autolume_graph.atomic import write_with
+from autolume_graph.file_reads import BoundedZip, FileRefused, is_zip, read_regular
 
 from .accel import to_device
 
@@ -194,23 +197,64 @@ def keyframe_loop(alpha: float, keyframes: Sequence[np.ndarray]) -> np.ndarray:
 
 
 # --- vector files --------------------------------------------------------------------------
+# Read through autolume_graph.file_reads: regular files only, a size cap per kind, archives inflated
+# within a bound. Arrays are parsed from the bytes read without unpickling and without trusting the
+# header's size (its element count must match the bytes that are there).
 
 
-def _read_npy(path: Path) -> np.ndarray | np.lib.npyio.NpzFile:
-    """An ndarray (.npy) or archive (.npz), never unpickling; any failure is one VectorFileError line."""
+def _parse_npy(data: bytes, where: str) -> np.ndarray:
+    """The array in .npy bytes, never unpickling; its header must describe exactly the bytes that follow."""
+    stream = io.BytesIO(data)
     try:
-        arr = np.load(path, allow_pickle=False)  # an .npz keeps its file open until closed
-    except FileNotFoundError:
-        raise VectorFileError(f"{path}: no such file") from None
-    except Exception as exc:  # numpy raises ValueError/EOFError/OSError/... for bad files
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unsupported .npy version {version[0]}.{version[1]}")
+    except Exception as exc:  # numpy raises ValueError/EOFError/SyntaxError/... for bad headers
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "allow_pickle" in reason or "Object arrays" in reason:
-            reason = "object (pickled) arrays are not accepted"
-        raise VectorFileError(f"{path}: cannot read ({reason})") from None
-    return arr
+        raise VectorFileError(f"{where}: cannot read ({reason})") from None
+    if dtype.hasobject:
+        raise VectorFileError(f"{where}: cannot read (object (pickled) arrays are not accepted)")
+    count = math.prod(shape)
+    need, have = count * dtype.itemsize, len(data) - stream.tell()
+    if need != have:
+        raise VectorFileError(f"{where}: cannot read (the header says {need} bytes of data, the file has {have})")
+    return np.frombuffer(data, dtype, count, stream.tell()).reshape(shape, order="F" if fortran else "C")
 
 
-def _check_numeric(path: Path, arr: np.ndarray) -> np.ndarray:
+def _read(path: Path, kind: str) -> bytes:
+    try:
+        return read_regular(path, kind)
+    except FileRefused as exc:
+        raise VectorFileError(str(exc)) from None
+
+
+def _read_arrays(path: Path, kind: str, names: Sequence[str] = ()) -> Iterator[np.ndarray]:
+    """The array of an .npy file, or the arrays of an .npz (those in `names` first), inflated one at a time.
+
+    Any failure is one VectorFileError line naming the file.
+    """
+    data = _read(path, kind)
+    if not is_zip(data):
+        yield _parse_npy(data, str(path))
+        return
+    try:
+        archive = BoundedZip(data, path, kind)
+        try:
+            members = [n for n in archive.names if n.endswith(".npy")]
+            order = [f"{k}.npy" for k in names if f"{k}.npy" in members]
+            for member in order + [m for m in members if m not in order]:
+                yield _parse_npy(archive.read(member), f"{path}: {member}")
+        finally:
+            archive.close()
+    except FileRefused as exc:
+        raise VectorFileError(str(exc)) from None
+
+
+def _check_numeric(path: Path | str, arr: np.ndarray) -> np.ndarray:
     if arr.dtype.kind not in "fiu":
         raise VectorFileError(f"{path}: dtype {arr.dtype} is not a real number type")
     arr = arr.astype(np.float32)
@@ -219,43 +263,55 @@ def _check_numeric(path: Path, arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def load_vector(path: str | os.PathLike, z_dim: int, num_ws: int, w_dim: int) -> tuple[np.ndarray, str]:
-    """A saved latent: (array, "z") shaped (1, z_dim) or (array, "w") shaped (1, num_ws, w_dim).
-
-    Accepts .npy of shape (z_dim,) / (1, z_dim) for z and (num_ws, w_dim) / (1, num_ws, w_dim)
-    for w, as float32. Never unpickles; any unusable file raises VectorFileError.
-    """
+def read_vector_array(path: str | os.PathLike) -> np.ndarray:
+    """The real-valued array of a vector .npy as float32, of any shape (`fit_latent` checks it against a model)."""
     path = Path(path)
-    arr = _read_npy(path)
-    if not isinstance(arr, np.ndarray):  # an .npz archive
-        arr.close()
+    data = _read(path, "vector")
+    if is_zip(data):
         raise VectorFileError(f"{path}: an .npz archive, expected a single .npy array")
-    arr = _check_numeric(path, arr)
+    return _check_numeric(path, _parse_npy(data, str(path)))
+
+
+def fit_latent(arr: np.ndarray, z_dim: int, num_ws: int, w_dim: int, where: str | os.PathLike
+               ) -> tuple[np.ndarray, str]:
+    """(array, "z") shaped (1, z_dim) or (array, "w") shaped (1, num_ws, w_dim) from a vector of a fitting shape.
+
+    z: (z_dim,) / (1, z_dim); w: (num_ws, w_dim) / (1, num_ws, w_dim). Anything else raises VectorFileError.
+    """
+    arr = _check_numeric(where, np.asarray(arr))
     if arr.shape in ((z_dim,), (1, z_dim)):
         return arr.reshape(1, z_dim), "z"
     if arr.shape in ((num_ws, w_dim), (1, num_ws, w_dim)):
         return arr.reshape(1, num_ws, w_dim), "w"
-    raise VectorFileError(f"{path}: shape {arr.shape} fits neither z ({z_dim},) nor w ({num_ws}, {w_dim})")
+    raise VectorFileError(f"{where}: shape {arr.shape} fits neither z ({z_dim},) nor w ({num_ws}, {w_dim})")
 
 
-def save_vector(path: str | os.PathLike, array: np.ndarray | torch.Tensor) -> None:
-    """Write a latent as .npy atomically (temp file in the same folder, then os.replace)."""
+def load_vector(path: str | os.PathLike, z_dim: int, num_ws: int, w_dim: int) -> tuple[np.ndarray, str]:
+    """A saved latent: (array, "z") shaped (1, z_dim) or (array, "w") shaped (1, num_ws, w_dim), float32.
+
+    Never unpickles; any unusable file raises VectorFileError. Reads the file on the calling thread:
+    nodes run it in `autolume_graph.file_reads`' pool.
+    """
+    return fit_latent(read_vector_array(path), z_dim, num_ws, w_dim, path)
+
+
+def save_vector(path: str | os.PathLike, array: np.ndarray | torch.Tensor, *, overwrite: bool = True) -> Path:
+    """Write a latent as .npy atomically (a temporary file beside it, then renamed); returns where it went.
+
+    `overwrite` False: an existing file is never replaced, not even one that appears meanwhile; the next
+    free name `NAME-N.npy` is taken instead.
+    """
     if isinstance(array, torch.Tensor):
         array = array.detach().cpu().numpy()
     array = np.asarray(array)
     if array.dtype.kind not in "fiu":
         raise VectorFileError(f"{path}: refusing to save dtype {array.dtype}")
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+
+    def write(temp: Path) -> None:
+        with open(temp, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+
+    return write_with(path, write, overwrite=overwrite)
 
 
 # --- directions ----------------------------------------------------------------------------
@@ -282,30 +338,24 @@ def load_directions(path: str | os.PathLike, dim: int) -> np.ndarray:
 
     .npy: a 2-D array, one direction per row (or per column when only the columns have
     length dim). .npz: the first of the keys comp / components / directions / lat_comp,
-    else the first array with an axis of length dim.
+    else the first array with an axis of length dim; members are inflated one at a time, only
+    as far as needed, within the size bound of a directions file.
     """
     path = Path(path)
-    loaded = _read_npy(path)
-    if isinstance(loaded, np.ndarray):
-        candidates = [loaded]
-    else:
-        with loaded:
-            names = [k for k in _DIRECTION_KEYS if k in loaded.files]
-            names += [k for k in loaded.files if k not in names]
-            try:
-                candidates = [loaded[k] for k in names]
-            except Exception as exc:
-                raise VectorFileError(f"{path}: cannot read ({str(exc).splitlines()[0]})") from None
-    for arr in candidates:
-        if arr.dtype.kind not in "fiu":
-            continue
-        rows = _as_rows(arr, dim)
-        if rows is not None:
-            rows = _check_numeric(path, rows)
-            norms = np.linalg.norm(rows, axis=1, keepdims=True)
-            if (norms < 1e-8).any():
-                raise VectorFileError(f"{path}: contains a zero-length direction")
-            return rows / norms
+    arrays = _read_arrays(path, "directions", _DIRECTION_KEYS)
+    try:
+        for arr in arrays:
+            if arr.dtype.kind not in "fiu":
+                continue
+            rows = _as_rows(arr, dim)
+            if rows is not None:
+                rows = _check_numeric(path, rows)
+                norms = np.linalg.norm(rows, axis=1, keepdims=True)
+                if (norms < 1e-8).any():
+                    raise VectorFileError(f"{path}: contains a zero-length direction")
+                return rows / norms
+    finally:
+        arrays.close()
     raise VectorFileError(f"{path}: no real-valued array with an axis of length {dim}")
 
 

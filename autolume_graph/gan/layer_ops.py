@@ -17,8 +17,10 @@ Conventions:
 - invert is x -> -x: activations are signed, and negation keeps their magnitude and is
   its own inverse.
 - threshold is binary: 1 where x > value, else 0.
-- erode/dilate take a kernel size (rounded up to odd; <= 1 is the identity), min/max pooled
-  with the border excluded.
+- erode/dilate take a kernel size (rounded up to odd; <= 1 is the identity, at most
+  MAX_KERNEL), min/max pooled with the border excluded. The square kernel runs as a column
+  pass then a row pass (exact for min/max), each no longer than covers the whole map, so an
+  element costs at most 2 * MAX_KERNEL comparisons whatever amount comes in.
 """
 
 from __future__ import annotations
@@ -87,9 +89,25 @@ def channel_selection(
     return None if idx.numel() == num_channels else idx
 
 
+MAX_KERNEL = 129
+"""The largest erode/dilate kernel: at most ~260 comparisons an element, what a 3x3 convolution of 32 channels costs."""
+
+
 def _kernel(value: float) -> int:
-    k = int(math.ceil(value))
+    k = int(math.ceil(min(max(value, 1.0), MAX_KERNEL)))
     return k + 1 if k % 2 == 0 else k
+
+
+def _max_pool(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Max over a k x k window centred on each element, border excluded, as a column then a row pass.
+
+    A window of 2n-1 along an axis of n already reaches every element from everywhere, so longer
+    ones are cut to that: the same result, for a bounded cost.
+    """
+    h, w = x.shape[-2:]
+    kh, kw = min(k, 2 * h - 1), min(k, 2 * w - 1)
+    x = F.max_pool2d(x, (kh, 1), stride=1, padding=(kh // 2, 0)) if kh > 1 else x
+    return F.max_pool2d(x, (1, kw), stride=1, padding=(0, kw // 2)) if kw > 1 else x
 
 
 def _is_identity(op: OpSpec) -> bool:
@@ -164,10 +182,10 @@ def _pointwise(op: OpSpec) -> Edit:
     kind, v = op.kind, float(op.value)
     if kind == "dilate":
         k = _kernel(v)
-        return lambda x: F.max_pool2d(x, k, stride=1, padding=k // 2)
+        return lambda x: _max_pool(x, k)
     if kind == "erode":
         k = _kernel(v)
-        return lambda x: -F.max_pool2d(-x, k, stride=1, padding=k // 2)
+        return lambda x: -_max_pool(-x, k)
     if kind == "invert":
         return torch.neg
     if kind == "flip_h":

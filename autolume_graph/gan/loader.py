@@ -2,7 +2,9 @@
 
 Supported: NVIDIA network pickles (training snapshots or bare generators, read as data by
 `safe_pickle`) of StyleGAN2 and StyleGAN3, and our own safetensors format (`safe_format`).
-Loading only reads; a failure leaves nothing changed.
+Loading only reads; a failure leaves nothing changed. Every size a file claims is checked before
+anything is allocated: by the pickle reader (`pickle_reader`, `pickled_arrays`) and against the
+network's structure (`model.build_checked`).
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ Contract for a family implementation (StyleGAN2 here, StyleGAN3 in `stylegan3.py
 from __future__ import annotations
 
 import contextlib
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,18 +102,94 @@ def exact_float32() -> contextlib.AbstractContextManager:
                        allow_tf32=False)
 
 
-def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
-    """Copy tensors by name; any missing, extra or mis-shaped tensor is a ModelFileError."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(tensors))
+# Bounds on every integer a family's settings hold, by key, wherever it appears; an integer under a key
+# in neither table is refused, so a new dimension cannot go unbounded. Numbers under SCALAR_KEYS (gains,
+# clamps, rates) need only be finite. Resolutions up to 4096 px; sizes leave room for
+# StyleGAN3's margins.
+DIMENSION_LIMITS: dict[str, tuple[int, int]] = {
+    "img_resolution": (4, 4096), "resolution": (4, 4096), "size": (1, 4096 + 512), "in_size": (1, 4096 + 512),
+    "out_size": (1, 4096 + 512), "img_channels": (1, 4), "channels": (1, 4096), "in_channels": (0, 4096),
+    "out_channels": (1, 4096), "in_features": (1, 4096), "out_features": (1, 4096), "z_dim": (1, 4096),
+    "w_dim": (1, 4096), "num_ws": (1, 64), "kernel_size": (1, 15), "conv_kernel": (1, 15), "filter_size": (1, 64),
+    "up": (1, 16), "up_factor": (1, 16), "down_factor": (1, 16), "up_taps": (1, 256), "down_taps": (1, 256),
+    "padding": (-1024, 1024), "num_conv": (0, 64), "num_torgb": (0, 64),
+}
+SCALAR_KEYS = {"weight_gain", "bias_gain", "act_gain", "conv_clamp", "sampling_rate", "bandwidth", "output_scale"}
+MAX_LIST = 256  # layers, blocks, mapping layers
+MAX_FEATURE_ELEMENTS = 1 << 30  # one layer's largest feature map, channels x size^2 (4 GiB of float32)
+_CHANNEL_KEYS = ("channels", "in_channels", "out_channels")
+_SIZE_KEYS = {"resolution": None, "size": None, "out_size": None, "in_size": "up_factor"}  # -> upsampling inside
+
+
+def check_settings(settings: Any, where: str = "settings") -> None:
+    """Every dimension within `DIMENSION_LIMITS`, floats finite, each layer's feature map bounded.
+
+    Runs on the JSON-able settings a family reads from a file, before anything is allocated.
+    """
+    if isinstance(settings, list):
+        if len(settings) > MAX_LIST:
+            raise ModelFileError(f"{where} has {len(settings)} entries (at most {MAX_LIST})")
+        for idx, item in enumerate(settings):
+            check_settings(item, f"{where}[{idx}]")
+        return
+    if not isinstance(settings, dict):
+        return
+    for key, value in settings.items():
+        values = value if isinstance(value, list) and all(type(v) is int for v in value) else [value]
+        for item in values:
+            if type(item) is int and key not in SCALAR_KEYS:
+                low, high = DIMENSION_LIMITS.get(key, (None, None))
+                if low is None:
+                    raise ModelFileError(f"{where}.{key} is a dimension without a bound")
+                if not low <= item <= high:
+                    raise ModelFileError(f"{where}.{key} is {item}, outside {low}..{high}")
+            elif isinstance(item, float) and not math.isfinite(item):
+                raise ModelFileError(f"{where}.{key} is {item}")
+            elif isinstance(item, (dict, list)):
+                check_settings(item, f"{where}.{key}")
+    channels = max((settings[k] for k in _CHANNEL_KEYS if type(settings.get(k)) is int), default=1)
+    size = max((max(_as_list(settings[key])) * settings.get(factor, 1) if factor else max(_as_list(settings[key]))
+                for key, factor in _SIZE_KEYS.items() if key in settings), default=1)
+    if channels * size * size > MAX_FEATURE_ELEMENTS:
+        raise ModelFileError(f"{where}: a feature map of {channels} x {size}^2 is over {MAX_FEATURE_ELEMENTS} elements")
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def build_checked(build: Callable[[dict[str, Any]], StyleGANModel], settings: dict[str, Any],
+                  tensors: dict[str, torch.Tensor]) -> StyleGANModel:
+    """`build(settings)` with `tensors` loaded, allocating only once settings and tensors agree.
+
+    The settings are bounded first (`check_settings`), then the network is built on the meta device
+    (no memory) and its tensors compared with the file's by name and shape. Only then is it built for
+    real: it holds exactly the file's tensors, whose size the reader has already bounded.
+    """
+    check_settings(settings)
+    with torch.device("meta"):
+        skeleton = build(settings)
+    check_shapes({k: v.shape for k, v in skeleton.state_dict().items()}, tensors)
+    model = build(settings)
+    load_weights(model, tensors)
+    return model
+
+
+def check_shapes(expected: dict[str, torch.Size], tensors: dict[str, torch.Tensor]) -> None:
+    """Any missing, extra or mis-shaped tensor is a ModelFileError."""
+    missing = sorted(set(expected) - set(tensors))
     if missing:
         raise ModelFileError(f"missing tensor {missing[0]}" + (f" (+{len(missing) - 1} more)" if missing[1:]
                                                                else ""))
-    extra = sorted(set(tensors) - set(own))
+    extra = sorted(set(tensors) - set(expected))
     if extra:
         raise ModelFileError(f"unexpected tensor {extra[0]}")
-    for name, value in own.items():
-        if tuple(tensors[name].shape) != tuple(value.shape):
-            raise ModelFileError(f"tensor {name} has shape {tuple(tensors[name].shape)}, "
-                                 f"expected {tuple(value.shape)}")
-    model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
+    for name, shape in expected.items():
+        if tuple(tensors[name].shape) != tuple(shape):
+            raise ModelFileError(f"tensor {name} has shape {tuple(tensors[name].shape)}, expected {tuple(shape)}")
+
+
+def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Copy tensors by name into the model (converting in the copy, no second set); shapes must match."""
+    check_shapes({k: v.shape for k, v in model.state_dict().items()}, tensors)
+    model.load_state_dict(tensors)

@@ -3,8 +3,8 @@
 A single file (rather than a weights + config pair) is saved atomically with one `os.replace` and
 cannot lose its config. The header metadata key `autolume_graph` holds JSON with `format`,
 `version`, `family` and `settings` (the family's `settings()`); the family module's
-`build_from_settings` rebuilds the structure and the tensors load by name, each checked for
-presence and shape.
+`build_from_settings` rebuilds the structure (bounded and matched against the tensors first,
+`model.build_checked`) and the tensors load by name.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import safetensors
 import safetensors.torch
 import torch
 
-from .model import StyleGANModel, load_weights
+from .model import StyleGANModel, build_checked
 from .safe_pickle import ModelFileError
 
 FORMAT = "autolume-graph-model"
@@ -82,9 +82,10 @@ def load_safe_model(path: Path) -> StyleGANModel:
         module = importlib.import_module(FAMILY_MODULES[family])
     except ModuleNotFoundError:
         raise ModelFileError(f"{family} is not supported yet") from None
-    model = module.build_from_settings(header["settings"])
-    load_weights(model, tensors)
-    return model.eval().requires_grad_(False)
+    if not isinstance(header.get("settings"), dict):
+        raise ModelFileError("model settings are not a mapping")
+    # Settings are bounded and matched against the file's tensors before the network is allocated.
+    return build_checked(module.build_from_settings, header["settings"], tensors).eval().requires_grad_(False)
 
 
 def _first_line(exc: BaseException) -> str:

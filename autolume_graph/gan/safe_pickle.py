@@ -1,22 +1,31 @@
-"""Read NVIDIA StyleGAN network pickles as data, never as code.
+"""Read NVIDIA StyleGAN network pickles as data, never as code, within a memory budget.
 
 Training snapshots pickle every network module through `torch_utils.persistence`,
 embedding the module's Python source. We allow only the handful of globals such files
 reference, turn each persistent object into a plain `ModuleRecord` (class name,
 attributes, parameters, buffers, children) and never import or run the embedded source.
+The reader (`pickle_reader`) lets no file change anything but what it made itself and stops a
+file that would take more than 3x its size + 32 MiB; tensors and arrays are checked against
+their storage first (`pickled_arrays`).
 """
 
 from __future__ import annotations
 
 import collections
-import io
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
+
+from . import pickled_arrays
+from .pickle_reader import ITEM_COST, Allowed, BoundedFile, Budget, Reader, Table
+
+RECORD_COST = 2048  # a ModuleRecord: the object and its five dicts
+MAX_MODULE_DEPTH = 64
+MAX_MODULES = 10_000  # per tree, a module shared by two parents counting twice
 
 
 class ModelFileError(ValueError):
@@ -25,7 +34,10 @@ class ModelFileError(ValueError):
 
 @dataclass
 class ModuleRecord:
-    """One persistent torch module of a pickle, as plain data."""
+    """One persistent torch module of a pickle, as plain data.
+
+    Tensors read from a pickle view the file's bytes: treat them as read-only.
+    """
 
     class_name: str
     attrs: dict[str, Any] = field(default_factory=dict)
@@ -48,50 +60,33 @@ class ModuleRecord:
             yield from child.walk(f"{prefix}{name}.")
 
 
-def _record_from_persistent(meta: Any) -> ModuleRecord:
+def _record_from_persistent(reader: Reader, meta: Any) -> ModuleRecord:
+    """A persistent module as a record; its tree is bounded in depth and size (children are complete)."""
     if not isinstance(meta, dict) or meta.get("type") != "class" or not isinstance(meta.get("state"), dict):
         raise pickle.UnpicklingError("malformed persistent object")
     state = meta["state"]
-    children = {}
+    children, depth, modules = {}, 1, 1
     for name, child in (state.get("_modules") or {}).items():
         if child is None:
             continue
-        if not isinstance(child, ModuleRecord):
+        known = reader.registry.get(id(child))
+        if not isinstance(child, ModuleRecord) or known is None or known[0] is not child:
             raise pickle.UnpicklingError(f"submodule {name!r} is not a persistent module")
         children[name] = child
-    attrs = {k: v for k, v in state.items() if not k.startswith("_") and k != "training"}
-    return ModuleRecord(
+        depth, modules = max(depth, known[1] + 1), modules + known[2]
+    if depth > MAX_MODULE_DEPTH or modules > MAX_MODULES:
+        raise pickle.UnpicklingError(f"modules nested deeper than {MAX_MODULE_DEPTH} or over {MAX_MODULES} of them")
+    reader.budget.charge(RECORD_COST + ITEM_COST * len(state))
+    record = ModuleRecord(
         class_name=str(meta.get("class_name")),
-        attrs=attrs,
+        attrs={k: v for k, v in state.items() if not k.startswith("_") and k != "training"},
         params=dict(state.get("_parameters") or {}),
         buffers=dict(state.get("_buffers") or {}),
         children=children,
         init_kwargs=dict(state.get("_init_kwargs") or {}),
     )
-
-
-def _tensor_from_bytes(data: bytes) -> Any:
-    # Storages are nested torch archives; torch's weights-only loader is itself restricted.
-    return torch.load(io.BytesIO(data), weights_only=True)
-
-
-def _safe_dtype(*args: Any) -> np.dtype:
-    dtype = np.dtype(*args)
-    if dtype.hasobject:
-        raise pickle.UnpicklingError("object dtype is not allowed")
-    return dtype
-
-
-def _safe_scalar(dtype: np.dtype, data: Any = None) -> Any:
-    if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
-        raise pickle.UnpicklingError("only plain numeric numpy scalars are allowed")
-    return np.frombuffer(data, dtype=dtype, count=1)[0]
-
-
-def _safe_reconstruct(cls: Any, shape: Any, dtype_code: Any) -> np.ndarray:
-    if cls is not np.ndarray:
-        raise pickle.UnpicklingError("only numpy.ndarray may be reconstructed")
-    return np.ndarray.__new__(np.ndarray, shape, _safe_dtype(dtype_code))
+    reader.registry[id(record)] = (record, depth, modules)
+    return record
 
 
 class EasyDict(dict):
@@ -104,31 +99,23 @@ class EasyDict(dict):
             raise AttributeError(name) from exc
 
 
-_ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _record_from_persistent,
-    ("dnnlib.util", "EasyDict"): EasyDict,
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
-    ("torch.storage", "_load_from_bytes"): _tensor_from_bytes,
-    ("numpy.core.multiarray", "scalar"): _safe_scalar,
-    ("numpy._core.multiarray", "scalar"): _safe_scalar,
-    ("numpy.core.multiarray", "_reconstruct"): _safe_reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _safe_reconstruct,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): _safe_dtype,
+def _container(kind: type) -> Callable[..., Any]:
+    def make(reader: Reader, *args: Any) -> Any:
+        made = kind(*args)
+        reader.budget.charge(ITEM_COST * len(made))
+        return made
+
+    return make
+
+
+SNAPSHOT_GLOBALS: Table = {
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"):
+        Allowed("persistent module", _record_from_persistent),
+    ("dnnlib.util", "EasyDict"): Allowed("EasyDict", _container(EasyDict), fills=True, newobj=True),
+    ("collections", "OrderedDict"): Allowed("OrderedDict", _container(collections.OrderedDict), fills=True,
+                                            newobj=True),
+    **pickled_arrays.GLOBALS,
 }
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"forbidden global {module}.{name}") from None
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError("persistent ids are not allowed")
 
 
 def read_pickle(path: str | Path) -> Any:
@@ -139,8 +126,9 @@ def read_pickle(path: str | Path) -> Any:
     if not path.is_file():
         raise ModelFileError(f"{path}: not a file")
     try:
+        size = path.stat().st_size
         with open(path, "rb") as f:
-            return _RestrictedUnpickler(f).load()
+            return Reader(BoundedFile(f, size), Budget.for_size(size), SNAPSHOT_GLOBALS).load()
     except ModelFileError:
         raise
     except EOFError:

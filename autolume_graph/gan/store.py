@@ -4,18 +4,23 @@ Nodes on the render thread call `request` every frame they need a model: it retu
 Future. A model loaded once is shared by every graph naming it (keyed by resolved path, file mtime and
 device; least recently used beyond `capacity` is dropped). A failed load is remembered by path and
 mtime and answered with the same one-line ModelFileError until the file changes.
+
+Loads run in a `ReadPool`: only a regular file within the model size limit is read (a FIFO, a device
+or a directory is refused at once), and a load stuck past `LOAD_DEADLINE_S` (a hung file system) fails
+and gives its place to the next, so no file can keep later models from loading.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 import torch
 
+from autolume_graph import workspace
+from autolume_graph.file_reads import FileRefused, ReadPool, checked_path
 from autolume_graph.recent import push_recent, read_recent
 
 from .default_model import cache_dir, default_model_file, default_model_path
@@ -29,12 +34,13 @@ MODEL_SUFFIXES = (".pkl", SUFFIX)
 RECENT_FILE = "recent_models.json"
 RECENT_MAX = 10
 _DEFAULT_MTIME = -1  # the default model's bytes are fixed by its versioned name
+LOAD_DEADLINE_S = 300.0  # the largest pickles take tens of seconds on a slow machine
 
 
 def models_dir() -> Path:
-    """`$AUTOLUME_MODELS`, else `models/` at the repository root."""
-    env = os.environ.get("AUTOLUME_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+    """The workspace's models folder (`$AUTOLUME_MODELS`, else `models/` in the working folder): the one
+    the Models tab lists and a saved mix goes into."""
+    return workspace.folder("models")
 
 
 def resolve_model_path(name: str | Path, folder: Path | None = None) -> Path:
@@ -74,6 +80,18 @@ def _mtime(path: Path) -> int | None:
         return None
 
 
+def _load_checked(path: Path, device: str | torch.device) -> StyleGANModel:
+    """`load_model` on exactly the file checked to be a regular file within the model size limit."""
+    try:
+        with checked_path(path, "model") as pinned:
+            try:
+                return load_model(pinned, device)
+            except ModelFileError as exc:  # name the user's path, not the descriptor's
+                raise ModelFileError(str(exc).replace(str(pinned), str(path))) from None
+    except FileRefused as exc:
+        raise ModelFileError(str(exc)) from None
+
+
 def _failed(message: str) -> Future:
     future: Future = Future()
     future.set_exception(ModelFileError(message))
@@ -83,10 +101,12 @@ def _failed(message: str) -> Future:
 class ModelStore:
     """Loads models in a small thread pool; see the module docstring."""
 
-    def __init__(self, capacity: int = 4, workers: int = 2, folder: Path | None = None) -> None:
+    def __init__(self, capacity: int = 4, workers: int = 2, folder: Path | None = None,
+                 deadline: float = LOAD_DEADLINE_S) -> None:
         self.capacity = capacity
         self.folder = folder
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="model-load")
+        # a load that waits 5 s behind slow or stuck ones gets a spare thread; a stuck one is written off
+        self._pool = ReadPool("model-load", workers=workers, spare=2, deadline=deadline, patience=5.0)
         self._lock = threading.Lock()
         self._models: OrderedDict[tuple[Path, int | None, str], Future] = OrderedDict()
         self._failures: OrderedDict[tuple[Path, int | None], str] = OrderedDict()
@@ -103,7 +123,7 @@ class ModelStore:
             key = (path, mtime, str(device))
             future = self._models.get(key)
             if future is None:
-                future = self._pool.submit(self._load, path, mtime, device, is_default)
+                future = self._pool.submit(self._load, path, mtime, device, is_default, name=str(path))
                 self._models[key] = future
                 while len(self._models) > self.capacity:
                     self._models.popitem(last=False)
@@ -119,24 +139,27 @@ class ModelStore:
     def _load(self, path: Path, mtime: int | None, device: str | torch.device, is_default: bool
               ) -> StyleGANModel:
         try:
-            model = load_model(default_model_path() if is_default else path, device)
+            model = _load_checked(default_model_path() if is_default else path, device)
         except Exception as exc:  # every failure is reported as one line and remembered
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if not isinstance(exc, ModelFileError):
                 message = f"{path}: {message}"
-            with self._lock:
-                self._models.pop((path, mtime, str(device)), None)
-                self._failures[(path, mtime)] = message
-                while len(self._failures) > 64:
-                    self._failures.popitem(last=False)
+            self._remember_failure(path, mtime, device, message)
             raise ModelFileError(message) from None
         if not is_default:
             add_recent_model(path)
         return model
 
-    def close(self) -> None:
-        """Stop the workers (pending loads finish first)."""
-        self._pool.shutdown(wait=True)
+    def _remember_failure(self, path: Path, mtime: int | None, device: str | torch.device, message: str) -> None:
+        with self._lock:
+            self._models.pop((path, mtime, str(device)), None)
+            self._failures[(path, mtime)] = message
+            while len(self._failures) > 64:
+                self._failures.popitem(last=False)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Take no more loads; waits (at most `timeout` s) for pending ones to finish or fail by their deadline."""
+        self._pool.close(wait=True, timeout=timeout)
 
 
 _shared: ModelStore | None = None

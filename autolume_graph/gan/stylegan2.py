@@ -32,7 +32,7 @@ from .layers import (
     tensor,
 )
 from .mapping import MappingNetwork
-from .model import NOISE_MODES, LayerInfo, StyleGANModel, exact_float32, load_weights
+from .model import NOISE_MODES, LayerInfo, StyleGANModel, build_checked, exact_float32
 from .safe_pickle import ModelFileError, ModuleRecord
 
 ARCHITECTURES = ("orig", "skip", "resnet")
@@ -488,11 +488,17 @@ class SynthesisNetwork(torch.nn.Module):
 
     @staticmethod
     def settings_from_record(record: ModuleRecord) -> dict[str, Any]:
-        names = [f"b{res}" for res in attr(record, "block_resolutions")]
-        blocks = [SynthesisBlock.settings_from_record(name, _child(record, name)) for name in names]
+        resolutions = [int(res) for res in attr(record, "block_resolutions")]
+        img_resolution = int(attr(record, "img_resolution"))
+        if resolutions != [4 << i for i in range(len(resolutions))] or resolutions[-1:] != [img_resolution]:
+            raise ModelFileError(f"block resolutions {resolutions[:12]} do not double from 4 to {img_resolution}")
+        blocks = [SynthesisBlock.settings_from_record(f"b{res}", _child(record, f"b{res}")) for res in resolutions]
+        for res, block in zip(resolutions, blocks, strict=True):
+            if {block["resolution"]} | {block[k]["resolution"] for k in ("conv0", "conv1") if block[k]} != {res}:
+                raise ModelFileError(f"block b{res} holds layers of another resolution")
         return {
             "w_dim": int(attr(record, "w_dim")),
-            "img_resolution": int(attr(record, "img_resolution")),
+            "img_resolution": img_resolution,
             "img_channels": int(attr(record, "img_channels")),
             "num_ws": int(attr(record, "num_ws")),
             "blocks": blocks,
@@ -580,9 +586,7 @@ def build_from_record(record: ModuleRecord) -> StyleGAN2:
         "mapping": MappingNetwork.settings_from_record(_child(record, "mapping")),
         "synthesis": SynthesisNetwork.settings_from_record(_child(record, "synthesis")),
     }
-    model = build_from_settings(settings)
-    load_weights(model, record.state_dict())
-    return model.eval().requires_grad_(False)
+    return build_checked(build_from_settings, settings, record.state_dict()).eval().requires_grad_(False)
 
 
 def make_settings(img_resolution: int, *, z_dim: int = 512, w_dim: int = 512, mapping_layers: int = 8,

@@ -10,6 +10,7 @@ Parameter and buffer names equal the pickle's; see `model.StyleGANModel` for the
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,10 +22,11 @@ from .accel import to_device
 from .filtered_lrelu import FilteredLReLU
 from .layers import FullyConnectedLayer, attr
 from .mapping import MappingNetwork
-from .model import LayerInfo, StyleGANModel, exact_float32, load_weights
+from .model import LayerInfo, StyleGANModel, build_checked, exact_float32
 from .safe_pickle import ModelFileError, ModuleRecord
 
 INPUT_NAME = "input"
+LAYER_NAME = re.compile(r"L\d+_\d+_\d+")
 
 
 def transform_matrix(tx: float, ty: float, rotate_deg: float) -> np.ndarray:
@@ -44,13 +46,16 @@ class SynthesisInput(torch.nn.Module):
         self.sampling_rate, self.bandwidth = float(sampling_rate), float(bandwidth)
         self.affine = FullyConnectedLayer(**affine)
         self.weight = torch.nn.Parameter(torch.zeros(channels, channels))
-        self.register_buffer("transform", torch.eye(3))
+        self.register_buffer("transform", torch.eye(3, device="cpu"))  # CPU: see the grids below
         self.register_buffer("freqs", torch.zeros(channels, 2))
         self.register_buffer("phases", torch.zeros(channels))
-        # Sample positions in the image plane: pixel centres at 1 / sampling_rate spacing.
+        # Sample positions in the image plane: pixel centres at 1 / sampling_rate spacing. On the CPU even
+        # for a meta-device skeleton (`model.build_checked`): meta arithmetic would import most of torch.
         w, h = self.size
-        self.register_buffer("grid_x", (torch.arange(w) - (w - 1) / 2) / self.sampling_rate, persistent=False)
-        self.register_buffer("grid_y", (torch.arange(h) - (h - 1) / 2) / self.sampling_rate, persistent=False)
+        self.register_buffer("grid_x", (torch.arange(w, device="cpu") - (w - 1) / 2) / self.sampling_rate,
+                             persistent=False)
+        self.register_buffer("grid_y", (torch.arange(h, device="cpu") - (h - 1) / 2) / self.sampling_rate,
+                             persistent=False)
 
     @staticmethod
     def settings_from_record(record: ModuleRecord) -> dict[str, Any]:
@@ -106,7 +111,8 @@ class SynthesisLayer(torch.nn.Module):
         self.register_buffer("up_filter", torch.zeros(up_taps) if up_taps > 1 else None)
         down_shape = (down_taps, down_taps) if down_radial else (down_taps,)
         self.register_buffer("down_filter", torch.zeros(down_shape) if down_taps > 1 else None)
-        self.act: FilteredLReLU = self._make_activation()
+        # A meta-device skeleton (`model.build_checked`) has no filter values to precompute from.
+        self.act: FilteredLReLU | None = None if self.weight.is_meta else self._make_activation()
         # The activation precomputes from the filters: rebuild it whenever weights are loaded.
         self.register_load_state_dict_post_hook(lambda module, _keys: module._rebuild_activation())
 
@@ -186,7 +192,9 @@ class SynthesisNetwork(torch.nn.Module):
     @staticmethod
     def settings_from_record(record: ModuleRecord) -> dict[str, Any]:
         names = [str(name) for name in attr(record, "layer_names")]
-        return {
+        if not all(LAYER_NAME.fullmatch(name) for name in names):
+            raise ModelFileError("layer names are not StyleGAN3's (L<index>_<size>_<channels>)")
+        settings = {
             "w_dim": int(attr(record, "w_dim")),
             "img_resolution": int(attr(record, "img_resolution")),
             "img_channels": int(attr(record, "img_channels")),
@@ -195,6 +203,14 @@ class SynthesisNetwork(torch.nn.Module):
             "input": SynthesisInput.settings_from_record(_child(record, "input")),
             "layers": [SynthesisLayer.settings_from_record(name, _child(record, name)) for name in names],
         }
+        # Each layer takes the size the one before gives and the last gives the image, so no stored size can
+        # be out of step with the rest of the network (sizes themselves are bounded by `model.check_settings`).
+        layers = settings["layers"]
+        sizes = [[settings["input"]["size"]] * 2] + [[layer["in_size"], layer["out_size"]] for layer in layers]
+        chained = all(sizes[i][-1] == sizes[i + 1][0] for i in range(len(sizes) - 1))
+        if not chained or sizes[-1][-1] != [settings["img_resolution"]] * 2:
+            raise ModelFileError("layer sizes do not chain from the input to the image resolution")
+        return settings
 
     def layers(self) -> list[SynthesisLayer]:
         return [getattr(self, name) for name in self.layer_names]
@@ -271,9 +287,7 @@ def build_from_record(record: ModuleRecord) -> StyleGAN3:
         "mapping": MappingNetwork.settings_from_record(_child(record, "mapping")),
         "synthesis": SynthesisNetwork.settings_from_record(_child(record, "synthesis")),
     }
-    model = build_from_settings(settings)
-    load_weights(model, record.state_dict())
-    return model.eval().requires_grad_(False)
+    return build_checked(build_from_settings, settings, record.state_dict()).eval().requires_grad_(False)
 
 
 def _child(record: ModuleRecord, name: str) -> ModuleRecord:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +19,8 @@ _OSCQUERY_TYPE = {ParamType.FLOAT: "float", ParamType.INT: "int", ParamType.BOOL
                   ParamType.TRIGGER: "trigger", ParamType.CHOICE: "str", ParamType.STRING: "str",
                   ParamType.PATH: "str"}
 _TEXT = (ParamType.STRING, ParamType.PATH, ParamType.CHOICE)
+MAPPING_CACHE = 256
+"""Compiled mappings kept (least recently used dropped): endless distinct mapping texts cost no memory."""
 
 
 class OSCControl:
@@ -30,13 +32,22 @@ class OSCControl:
         self.latencies: deque[float] = deque(maxlen=100_000)
         self._table: dict[str, list[tuple[Node, str, Mapping]]] = {}
         self._table_key: tuple[int, int] | None = None
-        self._mappings: dict[str, Mapping] = {}
+        self._mappings: OrderedDict[str, Mapping] = OrderedDict()
 
     def _mapping(self, text: str) -> Mapping:
         found = self._mappings.get(text)
         if found is None:
             found = self._mappings[text] = compile_mapping(text)
+            if len(self._mappings) > MAPPING_CACHE:
+                self._mappings.popitem(last=False)
+        else:
+            self._mappings.move_to_end(text)
         return found
+
+    @property
+    def cached_mappings(self) -> int:
+        """How many compiled mappings are kept (at most MAPPING_CACHE)."""
+        return len(self._mappings)
 
     def table(self, graph: Any) -> dict[str, list[tuple[Node, str, Mapping]]]:
         """Address -> bound (node, parameter, mapping); rebuilt only when the graph's structure changes."""
@@ -70,8 +81,8 @@ class OSCControl:
             if handler is not None:
                 try:
                     handler(args)
-                except (ValueError, TypeError, KeyError, IndexError) as exc:
-                    self.mailbox.warn("bad-system-message", f"{address}: {exc}")
+                except Exception as exc:  # noqa: BLE001 - nothing a message carries may end the frame
+                    self.mailbox.warn("bad-system-message", f"{address}: {type(exc).__name__}: {exc}")
                 continue
             targets = table.get(address)
             if not targets:

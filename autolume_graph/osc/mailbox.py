@@ -61,8 +61,8 @@ class Mailbox:
     """Per-address latest value, posted by one thread and drained by another, plus counters.
 
     Counter kinds are free-form; the server uses "received", "coalesced" (overwritten before
-    a drain), "malformed", "bad-typetag", "overflow"; the engine adds its own such as
-    "unknown-address", "bad-type", "mapping-error".
+    a drain), "malformed", "bad-typetag", "overflow", "refused-sender" (outside the allow-list);
+    the engine adds its own such as "unknown-address", "bad-type", "mapping-error".
     """
 
     def __init__(self, max_addresses: int = 4096, log: RateLimitedLog | None = None) -> None:

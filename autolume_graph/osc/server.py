@@ -11,7 +11,9 @@ mailbox. Bad datagrams are counted and logged rate-limited; none can stop the th
 
 By default the server listens on 127.0.0.1 only. To take a controller on another machine
 (TouchOSC on a tablet, TouchDesigner on a second computer) pass host="0.0.0.0" (all IPv4
-interfaces) or "::" for IPv6, and point the controller at this machine's LAN address.
+interfaces) or "::" for IPv6, and point the controller at this machine's LAN address; `allow`
+("192.168.1.0/24,10.0.0.7") then admits only those senders, the others are dropped unread and
+counted as "refused-sender".
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pythonosc.osc_message import ParseError as MessageParseError
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.parsing import osc_types
 
+from autolume_graph.osc.allow import AllowList, parse_allow
 from autolume_graph.osc.mailbox import Mailbox
 from autolume_graph.osc.serving import BackgroundServer
 
@@ -117,12 +120,17 @@ class _MailboxDispatcher(Dispatcher):
 class _UDPServer(BlockingOSCUDPServer):
     max_packet_size = 65535  # socketserver's default 8192 would truncate large bundles
 
-    def __init__(self, address: tuple[str, int], mailbox: Mailbox) -> None:
+    def __init__(self, address: tuple[str, int], mailbox: Mailbox, allow: AllowList | None) -> None:
         self._mailbox = mailbox
+        self._allow = allow
         super().__init__(address, _MailboxDispatcher(mailbox))
 
     def verify_request(self, request: tuple, client_address: tuple) -> bool:
-        return True  # the decoder judges every datagram, so rejects are counted
+        """Senders outside the allow-list are dropped and counted; the decoder judges the rest (and counts)."""
+        if self._allow is None or self._allow.admits(client_address[0]):
+            return True
+        self._mailbox.warn("refused-sender", f"{client_address[0]} is outside {self._allow.text}")
+        return False
 
     def handle_error(self, request: tuple, client_address: tuple) -> None:
         exc = sys.exc_info()[1]
@@ -144,7 +152,8 @@ class _UDPServer(BlockingOSCUDPServer):
                 self._mailbox.warn("error", f"{type(exc).__name__}: {exc}")
                 break
             try:  # as socketserver handles the datagram that woke the thread
-                self.process_request((data, self.socket), client_address)
+                if self.verify_request((data, self.socket), client_address):
+                    self.process_request((data, self.socket), client_address)
             except Exception:
                 self.handle_error((data, self.socket), client_address)
         time.sleep(BATCH_SECONDS)
@@ -153,7 +162,8 @@ class _UDPServer(BlockingOSCUDPServer):
 class OSCServer(BackgroundServer):
     """Receives OSC on `host:port` into `mailbox` on its own daemon thread.
 
-    Port 0 picks a free port; read the actual one from `address` after `start()`.
+    Port 0 picks a free port; read the actual one from `address` after `start()`. `allow`: the
+    senders admitted, as "CIDR[,CIDR]" (None or empty: all); a bad one raises ValueError here.
     """
 
     thread_name = "osc-server"
@@ -165,17 +175,24 @@ class OSCServer(BackgroundServer):
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
         recv_buffer_bytes: int = 4 << 20,
+        allow: str | None = None,
     ) -> None:
         super().__init__()
+        self.allow = parse_allow(allow)
         self.mailbox = mailbox if mailbox is not None else Mailbox()
         self._host = host
         self._port = port
         self._recv_buffer = recv_buffer_bytes
 
     def _bind(self) -> _UDPServer:
-        server = _UDPServer((self._host, self._port), self.mailbox)
+        server = _UDPServer((self._host, self._port), self.mailbox, self.allow)
         try:  # a bigger kernel buffer absorbs bursts while the thread is descheduled
             server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._recv_buffer)
         except OSError:
             pass
         return server
+
+    @property
+    def refused(self) -> int:
+        """Datagrams dropped because their sender is outside the allow-list."""
+        return self.mailbox.counts().get("refused-sender", 0)

@@ -20,11 +20,19 @@ both work, in the same process or across processes:
 * a direct connection: ``NDIlib.Source(p_url_address="127.0.0.1:<port>")`` passed to
   ``recv_connect`` (no name needed). Port 5960 is the process's NDI messaging server, not a
   video source; each sender listens on the next free TCP port from 5961 up (see ``ss -ltnp``).
+
+Shutdown: a sender still alive when the interpreter exits makes libndi's static destructors find
+its threads running, and the process aborts (``terminate called without an active exception``,
+exit status 134) instead of ending with its own status. ``shutdown`` closes every live sender and
+then tears the runtime down; it runs at exit (registered when the runtime is first loaded) and the
+command line calls it itself, in order, after the graph has stopped.
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
 from fractions import Fraction
 from types import ModuleType
 
@@ -34,10 +42,11 @@ from autolume_graph.outputs.errors import OutputError, one_line
 
 _runtime_lock = threading.Lock()
 _runtime: ModuleType | None = None
+_live: weakref.WeakSet[NDISender] = weakref.WeakSet()  # senders not yet closed, for `shutdown`
 
 
 def load_runtime() -> ModuleType:
-    """Import and initialise NDIlib once per process (never torn down: other senders may live)."""
+    """Import and initialise NDIlib once per process (torn down only by `shutdown`: other senders may live)."""
     global _runtime
     with _runtime_lock:
         if _runtime is None:
@@ -49,7 +58,21 @@ def load_runtime() -> ModuleType:
                 reason = "CPU not supported by NDI" if not NDIlib.is_supported_CPU() else "unknown reason"
                 raise OutputError(f"NDI runtime could not be initialised ({reason})")
             _runtime = NDIlib
+            atexit.unregister(shutdown)  # once, however often the runtime was loaded again after a shutdown
+            atexit.register(shutdown)
         return _runtime
+
+
+def shutdown() -> None:
+    """Close every live sender (joining its thread), then destroy the NDI runtime. Idempotent; a later
+    sender loads the runtime again."""
+    global _runtime
+    for sender in list(_live):
+        sender.close()
+    with _runtime_lock:
+        if _runtime is not None:
+            _runtime.destroy()
+            _runtime = None
 
 
 class NDISender:
@@ -75,10 +98,16 @@ class NDISender:
         self.error: OutputError | None = None
         self._thread = threading.Thread(target=self._run, name=f"ndi-send:{name}", daemon=True)
         self._thread.start()
+        _live.add(self)
 
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close` has run (the source is withdrawn, its thread gone)."""
+        return self._shut
 
     @property
     def frame_rate(self) -> tuple[int, int]:
@@ -133,6 +162,7 @@ class NDISender:
         self._thread.join()
         with self._instance_lock:
             self._ndi.send_destroy(self._instance)
+        _live.discard(self)
 
     def __enter__(self) -> NDISender:
         return self

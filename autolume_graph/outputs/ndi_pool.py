@@ -8,6 +8,9 @@ that asks for the same name in time gets the very same sender.
 
 A sender keeps the frame rate it was created with (it is metadata only: the render loop sets the
 pace); nodes sharing a name share one source.
+
+At the end of a run the grace period must not outlive the process: `close_all` closes every
+sender at once (the command line calls it after the graph has stopped; see `ndi.shutdown`).
 """
 
 from __future__ import annotations
@@ -66,6 +69,15 @@ class SenderPool:
         """Whether a sender called `name` is live (held, or released but within its grace period)."""
         with self._lock:
             return name in self._entries
+
+    def close_all(self) -> None:
+        """Close every sender now, held or in its grace period (the show is over)."""
+        with self._lock:
+            entries, self._entries = list(self._entries.values()), {}
+            for entry in entries:
+                if entry.timer is not None:
+                    entry.timer.cancel()
+                entry.sender.close()
 
     def _expire(self, name: str, entry: _Entry) -> None:
         # Closed under the lock: NDI refuses a second source of the same name while the first one

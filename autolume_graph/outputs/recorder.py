@@ -13,15 +13,19 @@ yuv420p needs even width and height: an odd-sized frame is padded by repeating i
 row/column, so the file is up to one pixel larger than the frame. If the frame size changes
 mid-recording, later frames are scaled to the first frame's size.
 
-Errors (unwritable path, full disk, missing libx264) never raise into the caller: the recorder
-stops, keeps what it can, and exposes one ``OutputError`` line as ``.error``. A file cut short
-by an error may be unplayable (MP4 writes its index at the end).
+The video is written to a hidden temporary file beside `path` (see `autolume_graph.atomic`) and
+renamed to `path` only when it is finished, so a killed process leaves the previous file at `path`
+byte-identical (and a temporary file that the next start removes). ``overwrite=False`` never
+replaces an existing file: the take goes to the next free ``NAME-N.mp4`` and ``.path`` says so.
+
+Errors (unwritable folder, full disk, missing libx264) never raise into the caller: the recorder
+stops, removes its temporary file, leaves `path` as it was, and exposes one ``OutputError`` line
+as ``.error``. A recording with no frame, or one closed with ``discard=True``, leaves `path` as it was.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 import time
 from collections import deque
@@ -32,6 +36,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from autolume_graph.atomic import publish, temp_beside, write_with
 from autolume_graph.outputs.errors import OutputError, one_line
 
 TIME_BASE = Fraction(1, 90000)
@@ -40,13 +45,15 @@ PIXEL_FORMATS = {3: "rgb24", 4: "bgra"}
 
 
 class VideoRecorder:
-    """Records frames (RGB or BGRA) with their timestamps to an H.264 MP4 at `path`."""
+    """Records frames (RGB or BGRA) with their timestamps to an H.264 MP4 that becomes `path` when closed."""
 
     def __init__(
         self, path: str | os.PathLike, fps_hint: float = 30, crf: int = 18, preset: str = "veryfast",
-        queue_size: int = 8,
+        queue_size: int = 8, *, overwrite: bool = True,
     ) -> None:
-        self.path = Path(path)
+        self.path = Path(path)  # where the finished file is (or will be)
+        self._overwrite = overwrite
+        self._discard = False
         self._fps = Fraction(fps_hint).limit_denominator(1001)
         self._options = {"crf": str(crf), "preset": preset}
         self._capacity = queue_size
@@ -61,6 +68,12 @@ class VideoRecorder:
         self.error: OutputError | None = None
         if CODEC not in av.codecs_available:
             self.error = OutputError(f"{CODEC} is not available in PyAV's bundled FFmpeg")
+            self._thread = None
+            return
+        try:  # now, not in the encoder thread: a folder that cannot be written is an error at once
+            self._temp = temp_beside(self.path)
+        except OSError as exc:
+            self.error = OutputError(f"recording {self.path} failed ({one_line(exc)})")
             self._thread = None
             return
         self._thread = threading.Thread(target=self._run, name=f"recorder:{self.path.name}", daemon=True)
@@ -100,12 +113,16 @@ class VideoRecorder:
                 raise OutputError(str(self.error))
             time.sleep(0.002)
 
-    def close(self) -> None:
-        """Encode what is queued, finish the file and stop the thread. Idempotent; never raises."""
+    def close(self, discard: bool = False) -> None:
+        """Encode what is queued, finish the file, move it to `path` and stop the thread; `discard`:
+        drop the recording instead, leaving `path` as it was. Idempotent; never raises."""
         with self._cond:
             if self._closed:
                 return
             self._closed = self._stopping = True
+            self._discard = discard
+            if discard:
+                self._queue.clear()
             self._cond.notify()
         if self._thread is not None:
             self._thread.join()
@@ -113,8 +130,8 @@ class VideoRecorder:
     def __enter__(self) -> VideoRecorder:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(discard=exc_type is not None)
 
     def _take_free(self, shape: tuple[int, ...]) -> np.ndarray | None:
         while self._free:
@@ -131,7 +148,7 @@ class VideoRecorder:
         container = stream = None
         t0 = last_pts = None
         try:
-            container = av.open(str(self.path), mode="w")
+            container = av.open(str(self._temp), mode="w")
             while True:
                 with self._cond:
                     while not self._queue and not self._stopping:
@@ -156,6 +173,8 @@ class VideoRecorder:
             if stream is not None:
                 container.mux(stream.encode(None))
             container.close()
+            if stream is not None and not self._discard:
+                self.path = publish(self._temp, self.path, overwrite=self._overwrite)
         except Exception as exc:  # IO or codec failure: report it, never raise into the render loop
             self.error = OutputError(f"recording {self.path} failed ({one_line(exc)})")
             if container is not None:
@@ -164,6 +183,7 @@ class VideoRecorder:
                 except Exception:  # already failing; the first error is the one to report
                     pass
         finally:
+            self._temp.unlink(missing_ok=True)  # published, or not to be kept
             with self._cond:
                 self._stopping = True
                 self._queue.clear()
@@ -176,17 +196,12 @@ class VideoRecorder:
         return stream
 
 
-def write_png(rgb: np.ndarray, path: str | os.PathLike) -> None:
-    """Save an HxWx3 uint8 snapshot atomically (temp file + rename); raises OutputError."""
+def write_png(rgb: np.ndarray, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """Save an HxWx3 uint8 image through a temporary file renamed at the end; returns where it went
+    (see `autolume_graph.atomic.publish` for `overwrite`); raises OutputError."""
     path = Path(path)
-    tmp = None
     try:
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False) as f:
-            tmp = f.name
-            Image.fromarray(np.ascontiguousarray(rgb)).save(f, format="PNG")
-        os.replace(tmp, path)
+        return write_with(path, lambda temp: Image.fromarray(np.ascontiguousarray(rgb)).save(temp, format="PNG"),
+                          overwrite=overwrite)
     except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"snapshot {path.name} failed ({one_line(exc)})") from exc

@@ -17,16 +17,20 @@ macOS); where it finds no display, monitors are assumed to be `FALLBACK_MONITOR`
 by side, so monitor N starts at x = N * 1920.
 
 The child exits when its window is closed, when the parent sets `STOP`, or when the parent dies.
+Windows still open when the parent's interpreter exits are closed by `close_all` (registered with
+atexit), so no child outlives the show and no segment is left for the resource tracker to complain of.
 Run as ``python -m autolume_graph.outputs.window SEGMENT_NAME``.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
@@ -36,6 +40,17 @@ HEADER_BYTES = 64
 MAGIC_VALUE = 0x41474F57  # "AGOW"
 MIN_CAPACITY = 4096 * 4096 * 4
 FALLBACK_MONITOR = (1920, 1080)
+
+_open: weakref.WeakSet[WindowProcess] = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Close every window still open (at exit: see the module docstring)."""
+    for window in list(_open):
+        window.close()
+
+
+atexit.register(close_all)
 
 
 class WindowProcess:
@@ -51,6 +66,7 @@ class WindowProcess:
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen([sys.executable, "-m", __name__, self._shm.name],
                                       stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+        _open.add(self)
 
     @property
     def pid(self) -> int:
@@ -104,6 +120,7 @@ class WindowProcess:
         self._shm.unlink()
         self._shm = None
         self._log.close()
+        _open.discard(self)
 
 
 def monitor_rect(index: int) -> tuple[int, int, int, int]:

@@ -44,6 +44,7 @@ class Editor:
         self.registry = registry or default_registry()
         self._view_query: Future | None = None
         self._saves: list[str] = []
+        self._engine_error = ""  # the engine failure last shown in the status bar
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)
         dpg.create_viewport(title=f"autolume-graph {self.path.name if self.path else ''}".strip(),
@@ -110,6 +111,10 @@ class Editor:
         self.canvas.refresh(snapshot)
         self.output.update(snapshot, self.canvas.view)
         self.presets.poll()
+        if snapshot.engine_error != self._engine_error:
+            self._engine_error = snapshot.engine_error
+            if snapshot.engine_error:
+                self.report(snapshot.engine_error)
         while self._saves:
             message = self._saves.pop(0)
             self.report(message, error=message.startswith("could not"))

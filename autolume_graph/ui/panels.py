@@ -55,6 +55,9 @@ class OutputPanel:
             self.osc_host = dpg.add_input_text(default_value=session.osc_host, width=120, hint="host")
             self.osc_port = dpg.add_input_int(default_value=session.osc_port, width=90, step=0)
             dpg.add_button(label="Listen", callback=self._listen)
+        self.osc_allow = dpg.add_input_text(default_value=session.osc_allow, width=220,
+                                            hint="allow: e.g. 192.168.1.0/24 (empty: anyone)")
+        self.osc_allow_error = dpg.add_text("", color=(255, 90, 90, 255))
         self.ndi = dpg.add_text("")
         dpg.add_text("cook times")
         with dpg.table(header_row=True, height=180, scrollY=True, policy=dpg.mvTable_SizingStretchProp) as self.table:
@@ -96,14 +99,23 @@ class OutputPanel:
             dpg.set_value(self._texture, self._buffer)
 
     def _listen(self) -> None:
-        """Move OSC to the host/port entered (0.0.0.0: all interfaces, for a controller on another machine)."""
-        self.session.listen(dpg.get_value(self.osc_host).strip() or "127.0.0.1", int(dpg.get_value(self.osc_port)))
+        """Move OSC to the host/port entered (0.0.0.0: all interfaces, for a controller on another machine),
+        admitting only the senders in the allow field; a bad allow-list is shown and nothing moves."""
+        try:
+            self.session.listen(dpg.get_value(self.osc_host).strip() or "127.0.0.1", int(dpg.get_value(self.osc_port)),
+                                allow=dpg.get_value(self.osc_allow).strip())
+        except ValueError as exc:
+            dpg.set_value(self.osc_allow_error, str(exc))
+        else:
+            dpg.set_value(self.osc_allow_error, "")
 
     def _numbers(self, snapshot: Snapshot, view: GraphView) -> None:
         dpg.set_value(self.fps, f"render: {snapshot.fps:5.1f} fps   frame {snapshot.frame_ms:6.1f} ms   "
                                 f"#{snapshot.frame}")
         address = self.session.osc_address
-        dpg.set_value(self.osc, f"OSC: {address}" if address else
+        server = self.session.osc_server
+        refused = server.refused if server is not None else 0
+        dpg.set_value(self.osc, f"OSC: {address}{f'  ({refused} refused senders)' if refused else ''}" if address else
                       f"OSC: off{' (' + self.session.errors['osc'] + ')' if 'osc' in self.session.errors else ''}")
         senders = [str(n.node.values.get("sender_name", "")) for n in view.of_type("NDIOut")]
         dpg.set_value(self.ndi, f"NDI: {', '.join(s for s in senders if s) or 'none'}")
