@@ -67,7 +67,11 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         for pname, info in params_doc(cls.params).items():
             rng = f"[{info['min']}, {info['max']}]" if "min" in info and "max" in info else ""
             choices = f" {{{', '.join(info['choices'])}}}" if "choices" in info else ""
-            osc = example.binding(pname).address if cls.params[pname].osc_addressable else "-"
+            if "limit" in info:
+                rng += f" (limit {info['limit'][0]:g}..{info['limit'][1]:g})"
+            binding = example.binding(pname)
+            osc = binding.address if cls.params[pname].osc_addressable else "-"
+            osc += "" if binding.enabled or osc == "-" else " (bind to use)"
             print(f"    par  {pname}: {info['type']} = {info.get('default')!r} {rng}{choices}"
                   f" {info.get('unit', '')}  osc {osc}  {info.get('doc', '')}")
         example.close()

@@ -199,6 +199,7 @@ def test_hostile_files_are_refused_in_one_line_and_run_nothing(tmp_path: Path) -
     assert "object" in results["object_dtype_payload.npy"]
     assert "bytes of memory" in results["too_many_nodes.agraph"]  # refused before decoding: see test_reliability_loop
     assert results["presets loaded"] == []
+    print("peak RSS growth", results["rss growth kb"], "kB")
     assert results["rss growth kb"] < MAX_RSS_GROWTH_KB, results["rss growth kb"]
 
 
