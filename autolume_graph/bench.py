@@ -19,13 +19,14 @@ from typing import Any
 import torch
 
 from autolume_graph.graph import Graph
+from autolume_graph.roles import Role
 from autolume_graph.runtime import Runtime, resolve_device
 
 MODEL_SUFFIXES = (".pkl", ".agm", ".safetensors")
 
 
 def _graph_for(target: str) -> Graph:
-    from autolume_graph.cli import open_graph
+    from autolume_graph.graph_files import open_graph
     from autolume_graph.graphs.shipped import build_default
 
     if Path(target).suffix.lower() in MODEL_SUFFIXES or target.startswith("model:"):
@@ -64,7 +65,7 @@ class _OSCProbe:
         from autolume_graph.osc.mailbox import Mailbox
         from autolume_graph.osc.server import OSCServer
 
-        mapping = next((n for n in runtime.graph.nodes.values() if n.type_name == "Mapping"), None)
+        mapping = next((n for n in runtime.graph.nodes.values() if Role.MAPPER in n.roles), None)
         if mapping is None:
             raise LookupError("no Mapping node to probe")
         self.address = mapping.binding("psi").address
@@ -106,8 +107,8 @@ def bench_runtime(target: str, device: str) -> Runtime:
 
 
 def loaded_model(graph: Graph) -> Any:
-    """The model of the graph's first ModelLoader, or None while there is none."""
-    return next((n.last_outputs.get("model") for n in graph.nodes.values() if n.type_name == "ModelLoader"), None)
+    """The model of the graph's first model source (a ModelLoader), or None while there is none."""
+    return next((n.last_outputs.get("model") for n in graph.nodes.values() if Role.MODEL_SOURCE in n.roles), None)
 
 
 def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int = 5) -> dict[str, Any]:

@@ -21,32 +21,12 @@ import numpy as np
 
 from autolume_graph import arg_types
 from autolume_graph.errors import UserError
-from autolume_graph.graph import Graph
+from autolume_graph.graph_files import open_graph, resolve_graph_path
 from autolume_graph.stop_signals import Stopped, StopRequest, interrupted_status, interrupting, show_status
 
 if TYPE_CHECKING:
     from autolume_graph.outputs.run_out import FrameTap
     from autolume_graph.session import Session
-
-
-def resolve_graph_path(ref: str | None) -> Path:
-    """A graph file path, or the name of a shipped graph (`default`)."""
-    from importlib import resources
-
-    ref = ref or "default"
-    path = Path(ref)
-    if path.exists():
-        return path
-    shipped = resources.files("autolume_graph.graphs") / f"{ref}.agraph"
-    if shipped.is_file():
-        return Path(str(shipped))
-    raise UserError(f"{ref}: no such graph file or shipped graph")
-
-
-def open_graph(ref: str | None) -> Graph:
-    from autolume_graph.serialize import load_graph
-
-    return load_graph(resolve_graph_path(ref))
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
@@ -61,9 +41,9 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         if cls.__doc__:
             print(f"    {cls.__doc__.strip().splitlines()[0]}")
         for port, decl in cls.inputs.items():
-            print(f"    in   {port}: {decl.type.value}  {decl.doc}")
+            print(f"    in   {port}: {decl.type.name}  {decl.doc}")
         for port, decl in cls.outputs.items():
-            print(f"    out  {port}: {decl.type.value}  {decl.doc}")
+            print(f"    out  {port}: {decl.type.name}  {decl.doc}")
         for pname, info in params_doc(cls.params).items():
             rng = f"[{info['min']}, {info['max']}]" if "min" in info and "max" in info else ""
             choices = f" {{{', '.join(info['choices'])}}}" if "choices" in info else ""
@@ -320,6 +300,7 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from autolume_graph.gan.family import family_of
     from autolume_graph.gan.generate import check_output, render_seed, save_image
     from autolume_graph.gan.loader import load_model
     from autolume_graph.gan.store import resolve_model_path
@@ -328,9 +309,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     device = checked_device(args.device)
     model = load_model(resolve_model_path(args.model), device=device)
     if any((args.tx, args.ty, args.rotate)):
-        if not hasattr(model, "set_transform"):
+        move_input = family_of(model).set_input_transform
+        if move_input is None:
             raise UserError("--tx/--ty/--rotate need a StyleGAN3 model")
-        model.set_transform(args.tx, args.ty, args.rotate)
+        move_input(model, args.tx, args.ty, args.rotate)
     image = render_seed(model, args.seed, psi=args.psi, noise_mode=args.noise_mode, device=device)
     save_image(image, out)
     print(f"wrote {out} ({model.family}, {model.img_resolution} px, seed {args.seed}, psi {args.psi})")

@@ -1,4 +1,9 @@
-"""Edit commands with undo/redo: the only way the editor, OSC and the CLI change a graph."""
+"""Edit commands with undo/redo: the only way the editor, OSC and the CLI change a graph.
+
+Live performance values are the one exception: an OSC (or MIDI) binding sets its parameter on the
+render thread each frame, outside the history, so it is not undoable. Undoing an edit restores the
+value from before the edit even over a later live change, and `Command.undo_note` says so first.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autolume_graph.graph import Edge, Graph, GraphError
-from autolume_graph.node import Node
+from autolume_graph.node import Node, same_value
 from autolume_graph.params import Binding, ParamError
 
 
@@ -22,6 +27,10 @@ class Command:
     def merge(self, newer: Command) -> bool:
         """Fold a newer command into this one (a slider drag is one undo step)."""
         return False
+
+    def undo_note(self, graph: Graph) -> str:
+        """What undoing this now would overwrite that the history never saw, as one line ("" for nothing)."""
+        return ""
 
 
 @dataclass
@@ -86,6 +95,7 @@ class SetParam(Command):
     param: str
     value: Any
     _old: Any = None
+    _set: Any = None  # the value as stored, to tell a later live change
 
     def apply(self, graph: Graph) -> None:
         node = graph.node(self.node_id)
@@ -96,15 +106,25 @@ class SetParam(Command):
             node.set_value(self.param, self.value)
         except ParamError as exc:
             raise GraphError(f"{node.name}.{self.param}: {exc}") from None
+        self._set = node.values[self.param]
 
     def revert(self, graph: Graph) -> None:
         graph.node(self.node_id).set_value(self.param, self._old)
 
     def merge(self, newer: Command) -> bool:
         if isinstance(newer, SetParam) and (newer.node_id, newer.param) == (self.node_id, self.param):
-            self.value = newer.value
+            self.value, self._set = newer.value, newer._set
             return True
         return False
+
+    def undo_note(self, graph: Graph) -> str:
+        """A live change (OSC, MIDI, the node itself) since this edit, unless undo would restore its value anyway."""
+        node = graph.nodes.get(self.node_id)
+        current = node.values.get(self.param) if node is not None else self._set
+        if same_value(current, self._set) or same_value(current, self._old):
+            return ""
+        return (f"undo: {node.name}.{self.param} was changed live (OSC) since this edit; restored the value from "
+                f"before the edit (live values are not undoable)")
 
 
 @dataclass

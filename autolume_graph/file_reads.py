@@ -25,7 +25,7 @@ import threading
 import time
 import zipfile
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -352,11 +352,19 @@ class BackgroundRead:
     as a one-line NodeError; the failure then stays in `status` until the next read or `forget`.
     """
 
-    def __init__(self, pool: ReadPool | None = None) -> None:
+    def __init__(self, pool: ReadPool | None = None, key: Hashable = None) -> None:
         self._pool = pool
         self._future: Future | None = None
         self._label = ""
         self.failure = ""
+        self.key = key  # what the last `start_for` read was for (a graph's saved path: already read)
+
+    def start_for(self, key: Hashable, label: str, call: Callable[..., Any], *args: Any) -> None:
+        """`start`, unless the last read was for `key` (a path), whatever came of it: a bad file is reported
+        once, not read again every frame, and a new key reads at once."""
+        if key != self.key:
+            self.key = key
+            self.start(label, call, *args)
 
     def start(self, label: str, call: Callable[..., Any], *args: Any) -> None:
         """Read with `call(*args)`; `label` says what it does ("loading x.npy"). A read still queued is

@@ -105,8 +105,24 @@ class Graph:
         # a placeholder's ports are unknown, so only their types go unchecked: a cycle through one is still a cycle
         if not (isinstance(src, PlaceholderNode) or isinstance(dst, PlaceholderNode)):
             self._check_ports(src, dst, edge)
-        if edge.src == edge.dst or nx.has_path(self.digraph(), edge.dst, edge.src):
+        if self._reaches(edge.dst, edge.src):
             raise GraphError(f"linking {src.name} to {dst.name} would close a cycle")
+
+    def _reaches(self, start: str, goal: str) -> bool:
+        """Whether a path of edges leads from `start` to `goal`: one search, O(V + E), no graph rebuilt."""
+        successors: dict[str, list[str]] = {}
+        for e in self.edges:
+            successors.setdefault(e.src, []).append(e.dst)
+        seen, stack = {start}, [start]
+        while stack:
+            here = stack.pop()
+            if here == goal:
+                return True
+            for nxt in successors.get(here, ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        return False
 
     @staticmethod
     def _check_ports(src: Node, dst: Node, edge: Edge) -> None:
@@ -122,8 +138,8 @@ class Graph:
         source_type = src.outputs[edge.src_port].type
         if not can_connect(source_type, target_type):
             raise GraphError(
-                f"cannot connect {src.name}.{edge.src_port} ({source_type.value}) "
-                f"to {dst.name}.{edge.dst_port} ({target_type.value})"
+                f"cannot connect {src.name}.{edge.src_port} ({source_type.name}) "
+                f"to {dst.name}.{edge.dst_port} ({target_type.name})"
             )
 
     def add_edge(self, edge: Edge) -> Edge | None:

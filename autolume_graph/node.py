@@ -6,10 +6,14 @@ Everything else (editor widgets, OSC addresses, saving, docs) is derived from th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import IntEnum
+from functools import cached_property
 from typing import Any, ClassVar
 
 from autolume_graph.params import Binding, Input, Output, Param, ParamType
+from autolume_graph.roles import Role
 
 
 @dataclass
@@ -28,6 +32,57 @@ class NodeError(RuntimeError):
     """A failure a node reports to the user; the message is shown on the node as one line."""
 
 
+class NodeState(IntEnum):
+    """What a node is doing, for the editor and the scheduler; a higher state outranks a lower one."""
+
+    OK = 0
+    INFO = 1
+    LOADING = 2
+    WAITING = 3
+    ERROR = 4
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """A node's state and the parts of its status line, so no reader parses text."""
+
+    state: NodeState = NodeState.OK
+    parts: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, *parts: str, state: NodeState = NodeState.INFO) -> NodeStatus:
+        """`state` with the non-empty parts; OK when there are none."""
+        kept = tuple(p for p in parts if p)
+        return cls(state if kept else NodeState.OK, kept)
+
+    @cached_property
+    def message(self) -> str:
+        """The parts as one line."""
+        return " | ".join(self.parts)
+
+    def joined(self, other: NodeStatus) -> NodeStatus:
+        """Both statuses on one line, in the higher of the two states."""
+        if not other.parts:
+            return self
+        return NodeStatus(max(self.state, other.state), self.parts + other.parts)
+
+
+_PLAIN = (bool, int, float, complex, str, bytes, type(None))
+
+
+def same_value(old: Any, new: Any) -> bool:
+    """Whether `new` is no change from `old`: the same object, an equal plain value, or a tuple of such."""
+    if old is new:
+        return True
+    if type(old) is not type(new):
+        return False
+    if isinstance(new, _PLAIN):
+        return bool(old == new)
+    if isinstance(new, tuple):
+        return len(old) == len(new) and all(map(same_value, old, new))
+    return False
+
+
 class Node:
     """Base class of every node type."""
 
@@ -37,7 +92,8 @@ class Node:
     inputs: ClassVar[dict[str, Input]] = {}
     outputs: ClassVar[dict[str, Output]] = {}
     params: ClassVar[dict[str, Param]] = {}
-    sink: ClassVar[bool] = False
+    roles: ClassVar[frozenset[str]] = frozenset()  # see autolume_graph/roles.py
+    sink: ClassVar[bool] = False  # derived from roles: Role.SINK; a class setting sink = True gets the role
     time_dependent: ClassVar[bool] = False
     binding_params: ClassVar[tuple[str, ...]] = ()  # parameters whose values change `binding()` (OSCIn)
 
@@ -45,6 +101,9 @@ class Node:
         super().__init_subclass__(**kwargs)
         if "type_name" not in cls.__dict__:
             cls.type_name = cls.__name__
+        if cls.__dict__.get("sink"):
+            cls.roles = cls.roles | {Role.SINK}
+        cls.sink = Role.SINK in cls.roles
         clash = set(cls.inputs) & set(cls.params)
         if clash:
             raise TypeError(f"{cls.__name__}: names used both as input and parameter: {sorted(clash)}")
@@ -59,7 +118,10 @@ class Node:
         self.output_version = 0
         self.last_outputs: dict[str, Any] = {}
         self.error = ""
-        self.status = ""
+        self.own_status = NodeStatus()  # what the node says about itself (set through `status`)
+        self.input_status = NodeStatus()  # what the engine says about its wired inputs (waiting, refused)
+        self._cache_key: Any = None
+        self._cached: dict[str, Any] = {}
         self.cook_ms = 0.0
         self.cook_count = 0
         self.reset()
@@ -73,19 +135,60 @@ class Node:
         return self.time_dependent
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        """Compute outputs from inputs and parameter values; raise to report an error."""
+        """Compute outputs from inputs and parameter values; raise to report an error.
+
+        Return every output each cook: the engine compares each port with its last value (the same object,
+        or an equal plain value, is no change) and tells the nodes downstream only of a real change, so a
+        node keeps no bookkeeping to say "unchanged". `{}` means nothing new (a model still loading). An
+        output declared `in_place` is the same object updated in place: each return of it is a change.
+        Outputs rebuilt from the same inputs each cook go through `cached_outputs`.
+        """
         return {}
+
+    def open(self) -> None:
+        """Start threads, sockets or windows; called by the engine when the node enters the running graph."""
 
     def prepare(self, device: str) -> None:
         """Called off the render thread before a graph goes live on `device`: wait for slow resources here."""
 
     def close(self) -> None:
-        """Release threads, sockets and files; called when the node leaves the running graph."""
+        """Release threads, sockets and files; called by the engine when the node leaves the running graph
+        (removed, undone, replaced by a preset, shut down), once for each `open`."""
+
+    def editor_data(self) -> dict[str, Any]:
+        """Small plain data the editor shows besides the parameters (ModelMix's mix keys), published with each
+        snapshot on the render thread, because the editor never reads a node."""
+        return {}
 
     @classmethod
     def migrate_params(cls, version: int, values: dict[str, Any]) -> dict[str, Any]:
         """Bring parameter values saved by an older `type_version` forward."""
         return values
+
+    # --- helpers for subclasses ------------------------------------------------------
+    @property
+    def status(self) -> str:
+        """The status line as text: the node's own parts, then the engine's notes on its inputs."""
+        return self.node_status.message
+
+    @status.setter
+    def status(self, value: str | NodeStatus) -> None:
+        """Set the node's own status: a NodeStatus, or text shown as INFO ("" for OK)."""
+        self.own_status = value if isinstance(value, NodeStatus) else NodeStatus.of(value)
+
+    @property
+    def node_status(self) -> NodeStatus:
+        """The whole status: ERROR while the node has an error, else the highest state of its parts."""
+        status = self.own_status.joined(self.input_status)
+        return status if not self.error else NodeStatus(NodeState.ERROR, status.parts)
+
+    def cached_outputs(self, key: tuple, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The outputs `build` makes, built again only when `key` (compared by `same_value`) changes, so
+        the engine sees the same objects, and no change, while what they depend on stays the same."""
+        if self._cached and same_value(self._cache_key, key):
+            return self._cached
+        self._cache_key, self._cached = key, build()
+        return self._cached
 
     # --- engine-facing helpers -----------------------------------------------------
     def set_value(self, name: str, value: Any) -> bool:

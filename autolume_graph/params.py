@@ -1,19 +1,21 @@
 """Parameter declarations: one place that says type, default, range, unit and doc.
 
 The editor draws widgets from these, the OSC layer derives addresses, ranges and
-coercion from them, the serializer keys values by their names.
+coercion from them, the serializer keys values by their names. Parameter types are open:
+a ParamKind carries a type's coercion, wire type, OSCQuery type and editor widget kind, so
+a new one is a ParamKind plus a constructor in the file of the nodes that use it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import numpy as np
 
-from autolume_graph.types import PortType
+from autolume_graph.types import PortType, WireType
 
 
 class ParamError(ValueError):
@@ -24,27 +26,97 @@ GENERIC_LIMIT = 1.0e6
 """The hard bound of a number parameter that declares none: finite float32 work, whatever comes in."""
 
 
-class ParamType(str, Enum):
-    FLOAT = "float"
-    INT = "int"
-    BOOL = "bool"
-    TRIGGER = "trigger"
-    CHOICE = "choice"
-    STRING = "string"
-    PATH = "path"
-    DATA = "data"
+Coerce = Callable[["Param", Any], Any]
 
 
-_PORT_OF = {
-    ParamType.FLOAT: PortType.FLOAT,
-    ParamType.INT: PortType.INT,
-    ParamType.BOOL: PortType.BOOL,
-    ParamType.TRIGGER: PortType.TRIGGER,
-    ParamType.CHOICE: PortType.STRING,
-    ParamType.STRING: PortType.STRING,
-    ParamType.PATH: PortType.STRING,
-    ParamType.DATA: PortType.ANY,
-}
+@dataclass(frozen=True, eq=False)
+class ParamKind:
+    """One parameter type, declared once with what every layer needs of it.
+
+    `coerce(param, value)` converts a value (raising ParamError); `wire` is the wire type of the port
+    a parameter of this kind exposes; `osc_type` is its OSCQuery value type ("float", "int", "bool",
+    "str", "trigger"; "" for none: not addressable over OSC); `osc_text`: a text OSC argument is the
+    value itself, not mapped; `widget` names the editor widget kind the UI builds ("" for none);
+    `bound_by_default`: whether OSC binds it unless the user says so; `number`: a ranged number
+    (`hard_range` holds, docs list its limit). Declaring a kind registers it in PARAM_TYPES.
+    """
+
+    name: str
+    coerce: Coerce
+    wire: WireType
+    osc_type: str = ""
+    osc_text: bool = False
+    widget: str = ""
+    bound_by_default: bool = True
+    number: bool = False
+
+    def __post_init__(self) -> None:
+        PARAM_TYPES[self.name] = self
+
+
+PARAM_TYPES: dict[str, ParamKind] = {}
+"""Every declared parameter type by name: the engine's below and any a node file declares."""
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _unchanged(param: Param, value: Any) -> Any:
+    return value
+
+
+def _text(param: Param, value: Any) -> str:
+    value = _plain(value)
+    if not isinstance(value, str):
+        raise ParamError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def _choice(param: Param, value: Any) -> str:
+    value = _plain(value)
+    if isinstance(value, str) and value in param.choices:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return param.choices[min(max(int(round(value)), 0), len(param.choices) - 1)]
+    raise ParamError(f"expected one of {', '.join(param.choices)}, got {value!r}")
+
+
+def finite_number(value: Any) -> float | int | bool:
+    """`value` as a finite Python number (numpy scalars unwrapped), else ParamError."""
+    value = _plain(value)
+    if isinstance(value, str) or not isinstance(value, (int, float, bool)):
+        raise ParamError(f"expected a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ParamError("expected a finite number")
+    return value
+
+
+def _switch(param: Param, value: Any) -> bool:
+    value = finite_number(value)
+    return bool(value >= 0.5) if not isinstance(value, bool) else value
+
+
+def _clipped(param: Param, value: Any) -> float:
+    low, high = param.hard_range
+    return min(max(float(finite_number(value)), low), high)
+
+
+def _whole(param: Param, value: Any) -> int:
+    return int(round(_clipped(param, value)))
+
+
+class ParamType:
+    """The engine's parameter types; a node file may declare more (a ParamKind and a constructor)."""
+
+    FLOAT = ParamKind("float", _clipped, PortType.FLOAT, "float", widget="float", number=True)
+    INT = ParamKind("int", _whole, PortType.INT, "int", widget="int", number=True)
+    BOOL = ParamKind("bool", _switch, PortType.BOOL, "bool", widget="checkbox")
+    TRIGGER = ParamKind("trigger", _switch, PortType.TRIGGER, "trigger", widget="button")
+    CHOICE = ParamKind("choice", _choice, PortType.STRING, "str", osc_text=True, widget="combo")
+    STRING = ParamKind("string", _text, PortType.STRING, "str", osc_text=True, widget="text")
+    PATH = ParamKind("path", _text, PortType.STRING, "str", osc_text=True, widget="file", bound_by_default=False)
+    DATA = ParamKind("data", _unchanged, PortType.ANY)
 
 
 @dataclass(frozen=True)
@@ -58,7 +130,7 @@ class Param:
     is not bound to OSC unless the user binds it.
     """
 
-    type: ParamType
+    type: ParamKind
     default: Any
     doc: str = ""
     min: float | None = None
@@ -72,17 +144,17 @@ class Param:
     writes: bool = False
 
     @property
-    def port_type(self) -> PortType:
-        return _PORT_OF[self.type]
+    def port_type(self) -> WireType:
+        return self.type.wire
 
     @property
     def osc_addressable(self) -> bool:
-        return self.type is not ParamType.DATA
+        return bool(self.type.osc_type)
 
     @property
     def bound_by_default(self) -> bool:
         """Whether the default OSC binding is on: never for paths or parameters that write files."""
-        return self.osc_addressable and self.type is not ParamType.PATH and not self.writes
+        return self.osc_addressable and self.type.bound_by_default and not self.writes
 
     @property
     def hard_range(self) -> tuple[float, float]:
@@ -97,29 +169,7 @@ class Param:
 
     def coerce(self, value: Any) -> Any:
         """Convert `value` to this parameter's type, clipped where the range says so."""
-        if self.type is ParamType.DATA:
-            return value
-        if isinstance(value, np.generic):
-            value = value.item()
-        if self.type in (ParamType.STRING, ParamType.PATH):
-            if not isinstance(value, str):
-                raise ParamError(f"expected text, got {type(value).__name__}")
-            return value
-        if self.type is ParamType.CHOICE:
-            if isinstance(value, str) and value in self.choices:
-                return value
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                return self.choices[min(max(int(round(value)), 0), len(self.choices) - 1)]
-            raise ParamError(f"expected one of {', '.join(self.choices)}, got {value!r}")
-        if isinstance(value, str) or not isinstance(value, (int, float, bool)):
-            raise ParamError(f"expected a number, got {type(value).__name__}")
-        if not math.isfinite(value):
-            raise ParamError("expected a finite number")
-        if self.type in (ParamType.BOOL, ParamType.TRIGGER):
-            return bool(value >= 0.5) if not isinstance(value, bool) else value
-        low, high = self.hard_range
-        number = min(max(float(value), low), high)
-        return int(round(number)) if self.type is ParamType.INT else number
+        return self.type.coerce(self, value)
 
 
 def Float(default: float, min: float | None = None, max: float | None = None, *, doc: str = "",
@@ -186,23 +236,25 @@ class Input:
 
 @dataclass(frozen=True)
 class Output:
-    """A declared output port."""
+    """A declared output port. `in_place`: the node updates the same object in place, so each return of it
+    is a change (the engine cannot see one by identity)."""
 
     type: PortType
     doc: str = ""
+    in_place: bool = False
 
 
 def params_doc(params: dict[str, Param]) -> dict[str, dict[str, Any]]:
     """Declarations as plain data, for `autolume-graph nodes`, OSCQuery and the docs."""
     return {
         name: {k: v for k, v in {
-            "type": p.type.value, "default": p.default, "min": p.min, "max": p.max, "unit": p.unit,
+            "type": p.type.name, "default": p.default, "min": p.min, "max": p.max, "unit": p.unit,
             "clip": p.clip, "choices": list(p.choices) or None, "doc": p.doc,
-            "limit": list(p.hard_range) if p.type in (ParamType.FLOAT, ParamType.INT) and not p.clip else None,
+            "limit": list(p.hard_range) if p.type.number and not p.clip else None,
         }.items() if v not in (None, "")}
         for name, p in params.items()
     }
 
 
 __all__ = ["Binding", "Bool", "Choice", "Data", "FilePath", "Float", "Input", "Int", "Output", "Param",
-           "ParamError", "ParamType", "String", "Trigger", "params_doc"]
+           "ParamError", "ParamKind", "ParamType", "String", "Trigger", "params_doc"]

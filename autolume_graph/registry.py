@@ -1,4 +1,8 @@
-"""Finds every node type: the modules of the bundled node library and of a user folder."""
+"""Finds every node type: the modules of the bundled node library and of a user folder.
+
+A node file may also declare wire types (types.WireType) and parameter types (params.ParamKind):
+loading the file registers them, so one file is a whole plugin (tests/plugins/color_swatch.py).
+"""
 
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ from autolume_graph.graph import Graph
 from autolume_graph.node import Node
 from autolume_graph.outputs.errors import OutputError, one_line
 from autolume_graph.outputs.frames import FrameConverter
+from autolume_graph.roles import Role
 from autolume_graph.runtime import Runtime
 
 
@@ -43,8 +44,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def loop_seconds(graph: Graph) -> float:
-    """The cycle length of the graph's one loop node (a node with `cycle_seconds`)."""
-    loops = [n for n in graph.nodes.values() if callable(getattr(n, "cycle_seconds", None))]
+    """The cycle length of the graph's one loop clock (a node with Role.LOOP_CLOCK has `cycle_seconds`)."""
+    loops = [n for n in graph.nodes.values() if Role.LOOP_CLOCK in n.roles]
     if len(loops) != 1:
         found = f"has {len(loops)}: {', '.join(n.name for n in loops)}" if loops else "has none"
         raise RenderError(f"--loop needs exactly one loop node (NoiseLoop, KeyframeLoop); the graph {found}")
@@ -74,9 +75,9 @@ def resize(image: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
 
 
 def preview_node(graph: Graph) -> Node:
-    """The graph's first Preview node, the render's picture."""
+    """The graph's first preview node (Role.PREVIEW), the render's picture."""
     for node in graph.nodes.values():
-        if node.type_name == "Preview":
+        if Role.PREVIEW in node.roles:
             return node
     raise RenderError("the graph has no Preview node: its image is what render writes")
 

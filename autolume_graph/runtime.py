@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autolume_graph.clock import Clock
-from autolume_graph.commands import Command, History, RemoveNode
+from autolume_graph.commands import Command, History
 from autolume_graph.errors import UserError
 from autolume_graph.graph import Graph, GraphError
-from autolume_graph.node import CookContext, Node
+from autolume_graph.node import CookContext, Node, NodeState
 from autolume_graph.outputs.errors import one_line
 from autolume_graph.scheduler import FrameReport, Scheduler, build_plan
 
@@ -44,11 +44,19 @@ def bounded_fps(value: object) -> float:
 
 @dataclass(frozen=True)
 class NodeStat:
+    """One node as readers see it after a frame; `values` and `editor` are copies the render thread never
+    touches again (the editor draws from them, never from the node)."""
+
     name: str
     type_name: str
     cook_ms: float
     error: str
     status: str
+    values: dict[str, Any] = field(default_factory=dict)  # the parameter values, by name
+    editor: dict[str, Any] = field(default_factory=dict)  # the node's `editor_data()`
+    state: NodeState = NodeState.OK  # what the node is doing (ERROR while `error` is set)
+    status_parts: tuple[str, ...] = ()  # the parts of `status`, for an editor that lists them
+    instance: int = 0  # id() of the node: tells it from a node that later took its id (or a preset's)
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,9 @@ class Runtime:
         self._stop = threading.Event()
         self._fps_ema = 0.0
         self._last_step: float | None = None
+        self._open: dict[int, Node] = {}  # the nodes opened and not yet closed, by identity
+        self._tracked: tuple[int, int] | None = None  # (graph, structure version) `_open` was last matched to
+        self._track_nodes()
 
     @property
     def target_fps(self) -> float:
@@ -132,12 +143,42 @@ class Runtime:
         return self.submit(work).result(timeout)
 
     def _apply(self, work: Command | Callable[[Runtime], Any]) -> Any:
-        if isinstance(work, Command):
-            self.history.do(work)
-            if isinstance(work, RemoveNode) and work._node is not None:
-                work._node.close()
-            return None
-        return work(self)
+        try:
+            if isinstance(work, Command):
+                self.history.do(work)
+                return None
+            return work(self)
+        finally:
+            self._track_nodes()
+
+    def undo(self) -> bool:
+        """Undo the last edit (on the render thread: submit `lambda rt: rt.undo()`); False if there is none."""
+        try:
+            return self.history.undo()
+        finally:
+            self._track_nodes()
+
+    def redo(self) -> bool:
+        """Redo the last undone edit; False if there is none."""
+        try:
+            return self.history.redo()
+        finally:
+            self._track_nodes()
+
+    def _track_nodes(self) -> None:
+        """Close the nodes that left the running graph and open those that entered it, since the last look.
+
+        The one place the node lifecycle is kept, whatever moved them (a command, undo, redo, a preset
+        switch), so each node is opened once when it enters and closed once when it leaves.
+        """
+        key = (id(self.graph), self.graph.structure_version)
+        if key == self._tracked:
+            return
+        self._tracked = key
+        live = {id(n): n for n in self.graph.nodes.values()}
+        _close_all(n for k, n in self._open.items() if k not in live)
+        _open_all(n for k, n in live.items() if k not in self._open)
+        self._open = live
 
     def _drain_queue(self, limit: int | None = None) -> None:
         """Apply queued work (at most `limit` items, so a busy submitter cannot hold a frame); each failure goes
@@ -171,11 +212,10 @@ class Runtime:
             self._note(PRESET_SWITCH, f"kept the running graph: {exc}")
             raise
         self._note(PRESET_SWITCH, "")
-        old = self.graph
         self.graph = graph
         self.history = History(graph)
         self.scheduler = Scheduler(graph, plan)
-        _close_all(old.nodes.values())
+        self._track_nodes()
 
     # --- the frame -------------------------------------------------------------------
     def _note(self, source: str, message: str) -> None:
@@ -215,6 +255,7 @@ class Runtime:
         """Make one frame on the calling thread; it never raises (failures are in `engine_errors`)."""
         start = time.perf_counter()
         self._contained(COMMANDS, self._drain_queue)
+        self._track_nodes()  # nodes a frame hook or a direct edit moved since the last frame
         self._note(HOOKS, self._run_hooks())
         self._contained(CLOCK, self.clock.tick)
         published: dict[str, Any] = {}
@@ -238,9 +279,7 @@ class Runtime:
             rate = 1.0 / (now - self._last_step)
             self._fps_ema = rate if self._fps_ema == 0 else 0.9 * self._fps_ema + 0.1 * rate
         self._last_step = now
-        nodes = {
-            n.id: NodeStat(n.name, n.type_name, n.cook_ms, n.error, n.status) for n in self.graph.nodes.values()
-        }
+        nodes = {n.id: _stat(n) for n in self.graph.nodes.values()}
         # a sink's last image stays up until it publishes again (never blank), but only while it exists
         names = {n.name for n in self.graph.nodes.values()}
         merged = {k: v for k, v in self.snapshot.published.items() if k in names}
@@ -287,12 +326,20 @@ class Runtime:
         self._contained(COMMANDS, self._drain_queue)
 
     def close(self) -> None:
+        """Stop, then close every open node (once: a second close closes nothing)."""
         self.stop()
-        _close_all(self.graph.nodes.values())
+        _close_all(self._open.values())
+        self._open = {}
 
     @property
     def running(self) -> bool:
         return self._thread is not None
+
+
+def _stat(n: Node) -> NodeStat:
+    status = n.node_status
+    return NodeStat(n.name, n.type_name, n.cook_ms, n.error, status.message, dict(n.values), n.editor_data(),
+                    status.state, status.parts, id(n))
 
 
 def _hook_name(hook: FrameHook) -> str:
@@ -306,3 +353,13 @@ def _close_all(nodes: Iterable[Node]) -> None:
             node.close()
         except Exception:  # noqa: BLE001 - a node's own cleanup must not stop the others'
             log.exception("closing %r failed", node)
+
+
+def _open_all(nodes: Iterable[Node]) -> None:
+    """Open each node; one that fails to open shows the error on itself and the others still open."""
+    for node in list(nodes):
+        try:
+            node.open()
+        except Exception as exc:  # noqa: BLE001 - a node's own start must not stop the others'
+            node.error = one_line(exc)
+            log.exception("opening %r failed", node)

@@ -10,7 +10,7 @@ from typing import Any
 import networkx as nx
 
 from autolume_graph.graph import Edge, Graph, GraphError
-from autolume_graph.node import CookContext, Node, PlaceholderNode
+from autolume_graph.node import CookContext, Node, NodeState, NodeStatus, PlaceholderNode, same_value
 from autolume_graph.params import ParamError, ParamType
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class Plan:
 
 
 EMPTY_PLAN = Plan([], {}, {})
+_NOTHING_TO_SAY = NodeStatus()
 
 
 def build_plan(graph: Graph) -> Plan:
@@ -112,10 +113,8 @@ class Scheduler:
             return
         pending = next((e.dst_port for e in edges if e.src_port not in plan.nodes[e.src].last_outputs), None)
         if pending is not None:  # a wired input with nothing on it yet (a model still loading)
-            node.status = f"waiting for {pending}"
+            node.input_status = NodeStatus.of(f"waiting for {pending}", state=NodeState.WAITING)
             return
-        if node.status.startswith("waiting for "):
-            node.status = ""
         self._cook(node, edges, plan.nodes, ctx, report)
         self._seen[node.id] = (node.param_version, source_versions)
 
@@ -123,16 +122,18 @@ class Scheduler:
               report: FrameReport) -> None:
         inputs: dict[str, Any] = {}
         params = dict(node.values)
+        refused: list[str] = []
         for edge in edges:
             value = nodes[edge.src].last_outputs.get(edge.src_port)
             if edge.dst_port in node.params:
                 if value is not None:
                     try:
                         params[edge.dst_port] = node.params[edge.dst_port].coerce(value)
-                    except ParamError:
-                        pass  # a wired value the parameter cannot take keeps the parameter's own
+                    except ParamError as exc:  # the parameter keeps its own value, and the node says why
+                        refused.append(f"wire into {edge.dst_port} refused: {_one_line(exc)}")
             else:
                 inputs[edge.dst_port] = value
+        node.input_status = NodeStatus.of(*refused) if refused else _NOTHING_TO_SAY
         start = time.perf_counter()
         try:
             outputs = node.cook(ctx, inputs, params) or {}
@@ -141,9 +142,9 @@ class Scheduler:
             report.errors[node.id] = node.error
         else:
             node.error = ""
-            node.last_outputs.update(outputs)
-            if outputs:
+            if _changes(node, outputs):
                 node.output_version += 1
+            node.last_outputs.update(outputs)
         finally:
             node.cook_ms = (time.perf_counter() - start) * 1000.0
             node.cook_count += 1
@@ -152,3 +153,14 @@ class Scheduler:
             for name, param in node.params.items():
                 if param.type is ParamType.TRIGGER and node.values[name]:
                     node.values[name] = False  # a trigger fires for one cook
+
+
+def _changes(node: Node, outputs: dict[str, Any]) -> bool:
+    """Whether `outputs` differ from the node's last ones: a port that is new, declared `in_place`, or holds
+    another object (or another plain value)."""
+    last = node.last_outputs
+    for port, value in outputs.items():
+        declared = node.outputs.get(port)
+        if port not in last or (declared is not None and declared.in_place) or not same_value(last[port], value):
+            return True
+    return False

@@ -18,6 +18,7 @@ from autolume_graph.osc.oscquery import OSCQueryServer
 from autolume_graph.osc.server import OSCServer
 from autolume_graph.outputs.errors import one_line
 from autolume_graph.presets import PresetFolder
+from autolume_graph.roles import Role
 from autolume_graph.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,9 @@ class Session:
         self.control.system.update({
             "/autolume/preset": self._osc_preset,
             "/autolume/fps": self._osc_fps,
-            # the Recorder's own parameter declaration checks the value (a number or a bool; none: on)
-            "/autolume/record": lambda args: self._set_all("Recorder", "record", args[0] if args else True),
-            "/autolume/snapshot": lambda args: self._set_all("Recorder", "snapshot", True),
+            # the recorder's own parameter declaration checks the value (a number or a bool; none: on)
+            "/autolume/record": lambda args: self._set_all(Role.RECORDER, "record", args[0] if args else True),
+            "/autolume/snapshot": lambda args: self._set_all(Role.RECORDER, "snapshot", True),
         })
         self.runtime.frame_hooks.append(self.control)
         self.osc_server: OSCServer | None = None
@@ -58,7 +59,7 @@ class Session:
         self.errors: dict[str, str] = {}
         self._reported: dict[str, str] = {}
         if ndi_name:
-            self._set_all("NDIOut", "sender_name", ndi_name)
+            self._set_all(Role.FRAME_SENDER, "sender_name", ndi_name)
 
     @property
     def osc_address(self) -> str:
@@ -67,9 +68,10 @@ class Session:
         host, port = self.osc_server.address
         return f"{host}:{port}"
 
-    def _set_all(self, type_name: str, param: str, value: Any) -> None:
+    def _set_all(self, role: str, param: str, value: Any) -> None:
+        """Set `param` on every node whose class declares `role`."""
         for node in self.runtime.graph.nodes.values():
-            if node.type_name == type_name and param in node.params:
+            if role in node.roles and param in node.params:
                 node.set_value(param, value)
 
     def start_services(self) -> None:

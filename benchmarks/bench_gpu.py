@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,10 +23,12 @@ from autolume_graph.gan import filtered_lrelu
 from autolume_graph.gan.accel import SynthesisRunner
 from autolume_graph.gan.default_model import make_random_model
 from autolume_graph.gan.safe_format import save_model
-from autolume_graph.gan.sg3_config import random_record
 from autolume_graph.gan.stylegan2 import make_settings, set_fast_path
 from autolume_graph.gan.stylegan3 import build_from_record
 from autolume_graph.outputs.frames import FrameConverter
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the random StyleGAN3 builder
+from sg3_random import random_record  # noqa: E402
 
 
 def build(family: str, size: int) -> torch.nn.Module:

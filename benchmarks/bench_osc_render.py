@@ -19,8 +19,8 @@ import time
 
 from bench_osc import percentile, sender
 
-from autolume_graph.cli import open_graph
 from autolume_graph.commands import SetBinding
+from autolume_graph.graph_files import open_graph
 from autolume_graph.params import Binding
 from autolume_graph.runtime import Runtime
 from autolume_graph.session import Session

@@ -3,7 +3,7 @@
     python benchmarks/bench_stylegan3.py [--reference DIR] [--iters N] [--sizes 256] [--device cpu|cuda]
 
 Networks: the tiny reference pickles (T and R, 64 px) when found, and random-weight StyleGAN3-T of
-each `--sizes` resolution built from a seed (`sg3_config.random_record`). For each, the whole frame
+each `--sizes` resolution built from a seed (`tests/sg3_random.random_record`). For each, the whole frame
 (synthesis from a fixed w) is timed twice: with our polyphase/strided activation and with the
 literal zero-stuffing one (`filtered_lrelu_reference`), printed side by side. On CUDA the activation
 itself picks the literal form (faster there), so both columns then time the same path.
@@ -12,6 +12,7 @@ itself picks the literal form (faster there), so both columns then time the same
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -19,8 +20,10 @@ import torch
 
 from autolume_graph.gan.filtered_lrelu import filtered_lrelu_reference
 from autolume_graph.gan.safe_pickle import read_generator
-from autolume_graph.gan.sg3_config import random_record
 from autolume_graph.gan.stylegan3 import StyleGAN3, SynthesisLayer, build_from_record
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the random StyleGAN3 builder
+from sg3_random import random_record  # noqa: E402
 
 
 class _LiteralActivation(torch.nn.Module):

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from autolume_graph.file_reads import BackgroundRead
+from autolume_graph.gan import wires
 from autolume_graph.gan.accel import to_device
 from autolume_graph.gan.latent import (
     VectorFileError,
@@ -21,9 +22,8 @@ from autolume_graph.gan.latent import (
     load_directions,
     random_directions,
 )
-from autolume_graph.node import CookContext, Node, NodeError
+from autolume_graph.node import CookContext, Node, NodeError, NodeStatus
 from autolume_graph.params import Data, FilePath, Float, Input, Int, Output, Trigger
-from autolume_graph.types import PortType
 
 from .vector_latent import read_latent_file
 
@@ -77,7 +77,7 @@ def _with_rows(dirs: np.ndarray, start: int, rows: np.ndarray) -> np.ndarray:
     return dirs
 
 
-def _shift(w: torch.Tensor, dirs: torch.Tensor, amounts: list[float]) -> torch.Tensor:
+def _shift(w: torch.Tensor, dirs: torch.Tensor, amounts: tuple[float, ...]) -> torch.Tensor:
     """w + sum_i amounts[i] * dirs[i]: a (w_dim,) direction moves every layer, a (num_ws, w_dim) one each its own."""
     if dirs.ndim == 2:
         return apply_directions(w, dirs, amounts)
@@ -97,8 +97,8 @@ class AdjustInput(Node):
     """
 
     category = "latent"
-    inputs = {"w": Input(PortType.W, "per-layer w [1, num_ws, w_dim] from Mapping")}
-    outputs = {"w": Output(PortType.W, "w moved along the directions")}
+    inputs = {"w": Input(wires.W, "per-layer w [1, num_ws, w_dim] from Mapping")}
+    outputs = {"w": Output(wires.W, "w moved along the directions")}
     params = {
         "count": Int(6, 1, MAX_SLIDERS, doc="number of sliders in use"),
         **{f"slider{i}": Float(0.0, -5.0, 5.0, clip=False, limit=(-SLIDER_LIMIT, SLIDER_LIMIT),
@@ -118,10 +118,8 @@ class AdjustInput(Node):
     def reset(self) -> None:
         # a saved graph's directions are kept: only a *change* of seed or path replaces them
         self._seen_seed = self.values["direction_seed"]
-        self._seen_path = self.values["directions_path"]
         self._tensor: tuple[np.ndarray, torch.Tensor] | None = None  # directions on w's device
-        self._last: tuple | None = None  # (w, amounts, directions) of the last output
-        self._file_dirs = BackgroundRead()  # directions_path, read off the render thread
+        self._file_dirs = BackgroundRead(key=self.values["directions_path"])  # read off the render thread
         self._slider = BackgroundRead()  # slider_vector_path
         self._slider_at = ("", 0)  # (path, slider index) of the slider vector being read
 
@@ -141,9 +139,8 @@ class AdjustInput(Node):
             raise NodeError(f"directions of shape {dirs.shape} do not fit w ({num_ws} x {w_dim}); "
                             "randomize_all or change direction_seed")
         path = params["directions_path"]
-        if path and path != self._seen_path:  # a bad file is reported once, not re-read every frame
-            self._seen_path = path
-            self._file_dirs.start(f"loading {Path(path).name}", _read_directions, path, w_dim)
+        if path:
+            self._file_dirs.start_for(path, f"loading {Path(path).name}", _read_directions, path, w_dim)
         if params["load_slider_vector"]:
             self._slider_at = (params["slider_vector_path"], params["slider_vector_index"])
             self._slider.start(f"loading {Path(self._slider_at[0]).name}", _read_slider_direction,
@@ -157,7 +154,7 @@ class AdjustInput(Node):
                 path, index = self._slider_at
                 dirs = self.values["directions"] = _with_rows(dirs, index, _fitting(row[None], path, num_ws, w_dim))
         finally:
-            self.status = " | ".join(s for s in (self._file_dirs.status, self._slider.status) if s)
+            self.status = NodeStatus.of(self._file_dirs.status, self._slider.status)
         if params["randomize_one"]:
             dirs = _with_rows(dirs, params["randomize_index"], _unit_rows(1, w_dim))
         self._seen_seed = params["direction_seed"]
@@ -175,11 +172,7 @@ class AdjustInput(Node):
         if not torch.is_tensor(w) or w.ndim != 3:
             raise NodeError("connect a per-layer w [1, num_ws, w_dim]")
         dirs = self._directions(params, w.shape[1], w.shape[2])
-        amounts = [params[f"slider{i}"] for i in range(min(max(params["count"], 1), MAX_SLIDERS))]
-        last = self._last
-        if last is not None and last[0] is w and last[1] == amounts and last[2] is dirs:
-            return {}
-        self._last = (w, amounts, dirs)
+        amounts = tuple(params[f"slider{i}"] for i in range(min(max(params["count"], 1), MAX_SLIDERS)))
         if not any(amounts):
             return {"w": w}
-        return {"w": _shift(w, self._on_device(dirs, w), amounts)}
+        return self.cached_outputs((w, amounts, dirs), lambda: {"w": _shift(w, self._on_device(dirs, w), amounts)})

@@ -6,8 +6,10 @@ from typing import Any
 
 import torch
 
+from autolume_graph.gan import wires
 from autolume_graph.gan.accel import SynthesisRunner
 from autolume_graph.gan.edits import LayerEdits, activation_to_image
+from autolume_graph.gan.family import family_of
 from autolume_graph.gan.finite_guard import FiniteGuard
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.params import Bool, Choice, Float, Input, Int, Output
@@ -21,9 +23,9 @@ class Generate(Node):
 
     category = "generator"
     inputs = {
-        "model": Input(PortType.MODEL, "the generator"),
-        "w": Input(PortType.W, "per-layer w from Mapping (or AdjustInput)"),
-        "edits": Input(PortType.EDITS, "layer transforms, per-layer noise and layer view"),
+        "model": Input(wires.MODEL, "the generator"),
+        "w": Input(wires.W, "per-layer w from Mapping (or AdjustInput)"),
+        "edits": Input(wires.EDITS, "layer transforms, per-layer noise and layer view"),
     }
     outputs = {"image": Output(PortType.IMAGE, "RGB [1, 3, H, W], nominal [-1, 1], on the device")}
     params = {
@@ -77,8 +79,9 @@ class Generate(Node):
         edits = LayerEdits() if edits is None else edits
         if not isinstance(edits, LayerEdits):
             raise NodeError("the edits input needs an EDITS wire")
-        if model.family == "stylegan3":
-            model.set_transform(params["translate_x"], params["translate_y"], params["rotate"])
+        move_input = family_of(model).set_input_transform
+        if move_input is not None:
+            move_input(model, params["translate_x"], params["translate_y"], params["rotate"])
         mode = params["noise_mode"] if params["noise"] else "none"
         seed = params["noise_seed"] + (ctx.frame if params["noise_anim"] else 0)
         self._runner.use_graphs = params["cuda_graphs"]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from autolume_graph.gan import wires
 from autolume_graph.gan.edits import Edit, LayerEdits
 from autolume_graph.gan.layer_ops import KINDS, MAX_KERNEL, OpSpec, build_edit, channel_selection
 from autolume_graph.gan.model import LayerInfo, StyleGANModel
-from autolume_graph.node import CookContext, Node, NodeError
+from autolume_graph.node import CookContext, Node, NodeError, NodeStatus
 from autolume_graph.params import Bool, Choice, Float, Input, Int, Output, String
-from autolume_graph.types import PortType
+from autolume_graph.roles import Role
 
 _IDENTITY = build_edit(())  # build_edit hands back this very function for any no-op stack
 _PLAN_PARAMS = ("mode", "target", "op", "amount", "x", "y", "select", "fraction", "select_seed", "start", "end")
@@ -39,19 +40,16 @@ def target_layers(model: StyleGANModel, mode: str, target: str) -> list[LayerInf
     return picked
 
 
-def _has_noise(model: StyleGANModel, layer: str) -> bool:
-    return bool(getattr(model.synthesis.get_submodule(layer), "use_noise", False))
-
-
 class LayerTransform(Node):
     """Transforms feature maps of chosen layers (affine, morphology, ...), overrides their noise, views one."""
 
     category = "generator"
+    roles = frozenset({Role.LAYER_EDITS})
     inputs = {
-        "edits": Input(PortType.EDITS, "edits of an earlier LayerTransform to stack onto"),
-        "model": Input(PortType.MODEL, "the generator, for its layer names and resolutions"),
+        "edits": Input(wires.EDITS, "edits of an earlier LayerTransform to stack onto"),
+        "model": Input(wires.MODEL, "the generator, for its layer names and resolutions"),
     }
-    outputs = {"edits": Output(PortType.EDITS, "incoming edits followed by this node's; into Generate")}
+    outputs = {"edits": Output(wires.EDITS, "incoming edits followed by this node's; into Generate")}
     params = {
         "mode": Choice("simple", ("simple", "advanced"), doc="target by resolution (simple) or by layer name"),
         "target": String("", doc='simple: resolutions like "16,32"; advanced: layer names like "b16.conv0"'),
@@ -106,7 +104,7 @@ class LayerTransform(Node):
             raise NodeError("the edits input needs an EDITS wire")
         self._plan(model, params)
         strength = params["noise_strength"]
-        noise = {info.name: strength for info in self._layers if strength >= 0 and _has_noise(model, info.name)}
+        noise = {info.name: strength for info in self._layers if strength >= 0 and info.noise}
         view = self._layers[0].name if params["view"] and self._layers else None
         out_key = (incoming, self._edits, tuple(noise.items()), view, params["view_channel"], params["view_normalize"])
         if out_key == self._out_key:  # same incoming edits, plan, noise and view (items compare by identity first)
@@ -114,5 +112,5 @@ class LayerTransform(Node):
         self._out_key = out_key
         own = LayerEdits(self._edits, noise, view, params["view_channel"], params["view_normalize"])
         parts = [f"{label}: {' '.join(names)}" for label, names in (("T", own.edits), ("N", noise)) if names]
-        self.status = " | ".join(parts + ([f"view: {view}"] if view else []))
+        self.status = NodeStatus.of(*parts, f"view: {view}" if view else "")
         return {"edits": incoming.then(own)}

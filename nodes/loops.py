@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from autolume_graph.file_reads import BackgroundRead
+from autolume_graph.gan import wires
 from autolume_graph.gan.latent import (
     VectorFileError,
     catmull_rom_weights,
@@ -31,6 +32,7 @@ from autolume_graph.gan.latent_value import Latent, LatentTerm
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.osc.client import OSCSender
 from autolume_graph.params import Bool, Data, Float, Input, Int, Output, String
+from autolume_graph.roles import Role
 from autolume_graph.types import PortType
 
 from .seed_latent import latent_dims
@@ -125,13 +127,13 @@ class LoopCycle:
 class _Looping:
     """The node hooks both loop nodes share. A mixin rather than a Node, so it is no node type."""
 
+    roles = frozenset({Role.LOOP_CLOCK})
     cycle: LoopCycle
 
     def reset(self) -> None:
         if getattr(self, "cycle", None) is not None:
             self.cycle.close()
         self.cycle = LoopCycle()
-        self._last_key: tuple | None = None
 
     def animating(self, params: dict[str, Any]) -> bool:
         return self.cycle.animating(params)
@@ -144,18 +146,12 @@ class _Looping:
         """Seconds of one cycle, for an offline render of exactly one loop (frames = seconds * fps)."""
         return float(params["time"])
 
-    def _changed(self, key: tuple) -> bool:
-        """Whether what the output depends on differs from the last cook (a held loop sends nothing)."""
-        changed = key != self._last_key
-        self._last_key = key
-        return changed
-
 
 _LOOP_OUTPUTS = {
-    "z": Output(PortType.Z, "the latent on the loop"),
+    "z": Output(wires.LATENT, "the latent on the loop"),
     "alpha": Output(PortType.FLOAT, "position in the loop, 0..1"),
 }
-_MODEL_INPUT = {"model": Input(PortType.MODEL, "optional: the generator whose sizes to use (default z 512)")}
+_MODEL_INPUT = {"model": Input(wires.MODEL, "optional: the generator whose sizes to use (default z 512)")}
 
 
 class NoiseLoop(_Looping, Node):
@@ -175,10 +171,9 @@ class NoiseLoop(_Looping, Node):
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         alpha = self.cycle.advance(ctx, params)
         z_dim = latent_dims(inputs.get("model"))[0]
-        if not self._changed((alpha, params["seed"], params["radius"], params["project"], z_dim)):
-            return {}
-        z = noise_loop(alpha, params["seed"], params["radius"], z_dim)
-        return {"z": Latent.of(z, "z", params["project"]), "alpha": alpha}
+        seed, radius, project = params["seed"], params["radius"], params["project"]
+        return self.cached_outputs((alpha, seed, radius, project, z_dim), lambda: {
+            "z": Latent.of(noise_loop(alpha, seed, radius, z_dim), "z", project), "alpha": alpha})
 
 
 @dataclass(frozen=True, eq=False)
@@ -263,6 +258,7 @@ class KeyframeLoop(_Looping, Node):
     """
 
     category = "latent"
+    roles = frozenset({Role.LOOP_CLOCK, Role.KEYFRAMES})
     inputs = _MODEL_INPUT
     outputs = _LOOP_OUTPUTS
     params = {
@@ -280,7 +276,6 @@ class KeyframeLoop(_Looping, Node):
         self._vectors: dict[str, np.ndarray] | NodeError = {}  # those files' arrays once landed, or their failure
         self._built: tuple | None = None  # (keyframes value, files, count, model sizes) `_frames` was built from
         self._frames: list[_Keyframe] | NodeError = []
-        self._frames_version = 0
 
     def animating(self, params: dict[str, Any]) -> bool:
         return super().animating(params) or self._files.pending
@@ -320,7 +315,6 @@ class KeyframeLoop(_Looping, Node):
         built = self._built
         if built is None or key[0] is not built[0] or key[1] is not built[1] or key[2:] != built[2:]:
             self._built = key
-            self._frames_version += 1
             try:
                 if isinstance(self._vectors, NodeError):
                     raise self._vectors
@@ -338,6 +332,4 @@ class KeyframeLoop(_Looping, Node):
         if frames is None:
             return {}
         position = (alpha + params["index"] / len(frames)) % 1.0
-        if not self._changed((position, self._frames_version)):
-            return {}
-        return {"z": _spline_latent(position, frames), "alpha": alpha}
+        return self.cached_outputs((position, frames), lambda: {"z": _spline_latent(position, frames), "alpha": alpha})

@@ -1,4 +1,4 @@
-"""Mapping: a latent on a Z wire becomes per-layer w, with diversity (truncation ψ)."""
+"""Mapping: a latent on a latent wire becomes per-layer w, with diversity (truncation ψ)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,24 @@ from typing import Any
 
 import torch
 
+from autolume_graph.gan import wires
 from autolume_graph.gan.accel import MappingRunner, to_device
 from autolume_graph.gan.latent_value import Latent
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.params import Float, Input, Int, Output
-from autolume_graph.types import PortType
+from autolume_graph.roles import Role
 
 
 class Mapping(Node):
     """z -> w through the model's mapping network; diversity ψ pulls w toward the average image."""
 
     category = "latent"
+    roles = frozenset({Role.MAPPER})
     inputs = {
-        "model": Input(PortType.MODEL, "the generator whose mapping network is used"),
-        "latent": Input(PortType.Z, "latent from a seed, vector or loop node"),
+        "model": Input(wires.MODEL, "the generator whose mapping network is used"),
+        "latent": Input(wires.LATENT, "latent from a seed, vector or loop node"),
     }
-    outputs = {"w": Output(PortType.W, "per-layer w [1, num_ws, w_dim] on the device")}
+    outputs = {"w": Output(wires.W, "per-layer w [1, num_ws, w_dim] on the device")}
     params = {
         "psi": Float(1.0, 0.0, 2.0, clip=False, limit=(-100.0, 100.0),
                      doc="diversity: 0 is the average image, 1 the model's own range"),
@@ -64,7 +66,7 @@ class Mapping(Node):
         if model is None or latent is None:
             raise NodeError("connect a model and a latent")
         if not isinstance(latent, Latent):
-            raise NodeError("the latent input needs a Z wire")
+            raise NodeError("the latent input needs a latent wire")
         device = str(model.mapping.w_avg.device)
         w = sum(term.coef * self._map_term(model, term.value, term.project, term.kind, device)
                 for term in latent.terms)

@@ -6,17 +6,19 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from autolume_graph.gan import wires
 from autolume_graph.gan.store import shared_store
-from autolume_graph.node import CookContext, Node, NodeError
+from autolume_graph.node import CookContext, Node, NodeError, NodeState, NodeStatus
 from autolume_graph.params import Choice, FilePath, Output
-from autolume_graph.types import PortType
+from autolume_graph.roles import Role
 
 
 class ModelLoader(Node):
     """Loads a StyleGAN2/3 model by path or by name in models/ ("default": the embedded model)."""
 
     category = "generator"
-    outputs = {"model": Output(PortType.MODEL, "the loaded generator, on the device")}
+    roles = frozenset({Role.MODEL_SOURCE})
+    outputs = {"model": Output(wires.MODEL, "the loaded generator, on the device")}
     params = {
         "path": FilePath("default", kind="model", doc="a .pkl, our model file, a name in models/, or default"),
         "device": Choice("auto", ("auto", "cpu", "cuda"), doc="auto: the runtime's device"),
@@ -51,15 +53,12 @@ class ModelLoader(Node):
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         future = self._request(params["path"], self._device(params, ctx.device))
         if not future.done():
-            self.status = f"loading {Path(params['path']).name}..."
+            self.status = NodeStatus.of(f"loading {Path(params['path']).name}...", state=NodeState.LOADING)
             return {}
         self.status = ""
         self._cooked = future
         error = future.exception()
         if error is not None:
             raise NodeError(str(error))
-        model = future.result()
-        if self.last_outputs.get("model") is model:
-            return {}
-        return {"model": model}
+        return {"model": future.result()}
 

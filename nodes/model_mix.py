@@ -6,8 +6,9 @@ no allocation. A mapping network is never mixed: the output keeps A's.
 
 "X" drops a resolution and everything above it, to bring a higher-resolution A down to a
 lower-resolution B. That makes a smaller network (a new build, the one slow change), and only
-for StyleGAN2 skip generators, where every block has its own toRGB so the sum of the kept
-blocks' RGB outputs is a complete image at the lower size. StyleGAN3 layers all feed one
+for families that declare how to cut their blocks (`Family.drop_blocks`): StyleGAN2 skip
+generators, where every block has its own toRGB so the sum of the kept blocks' RGB outputs is a
+complete image at the lower size. StyleGAN3 layers all feed one
 final output and cannot be cut.
 
 `save` writes only into the models folder (`autolume_graph.workspace`), `save_name` reduced to a
@@ -18,7 +19,6 @@ to OSC unless the user binds it.
 from __future__ import annotations
 
 import copy
-import importlib
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,12 +27,15 @@ from typing import Any
 
 from autolume_graph import workspace
 from autolume_graph.atomic import remove_stale_temps, write_with
+from autolume_graph.failure_memo import FailureMemo
+from autolume_graph.gan import wires
+from autolume_graph.gan.family import families, family_of
 from autolume_graph.gan.mixing import MixError, ModelMixer, block_of, layer_of, resolution_of
 from autolume_graph.gan.model import StyleGANModel
-from autolume_graph.gan.safe_format import FAMILY_MODULES, SUFFIX, save_model
-from autolume_graph.node import CookContext, Node, NodeError
+from autolume_graph.gan.safe_format import SUFFIX, save_model
+from autolume_graph.node import CookContext, Node, NodeError, NodeStatus
 from autolume_graph.params import Choice, Data, Float, Input, Int, Output, String, Trigger
-from autolume_graph.types import PortType
+from autolume_graph.roles import Role
 
 DROP = "X"
 _PREFIX = "synthesis."
@@ -53,21 +56,6 @@ def _resolution_key(block: str) -> str:
     return str(res) if res is not None else _short(block)
 
 
-def truncated_settings(settings: dict[str, Any], drop: frozenset[str]) -> dict[str, Any]:
-    """StyleGAN2 settings without the dropped (top) blocks; the mapping makes fewer ws."""
-    synthesis = settings["synthesis"]
-    blocks = [dict(b) for b in synthesis["blocks"] if f"{_PREFIX}b{b['resolution']}" not in drop]
-    if not blocks:
-        raise MixError("cannot drop every resolution")
-    if blocks[-1]["torgb"] is None:
-        raise MixError("dropping (X) needs a skip generator (a toRGB at every resolution)")
-    blocks[-1]["is_last"] = True
-    num_ws = sum(b["num_conv"] for b in blocks) + blocks[-1]["num_torgb"]
-    return {"mapping": {**settings["mapping"], "num_ws": num_ws},
-            "synthesis": {**synthesis, "img_resolution": blocks[-1]["resolution"], "num_ws": num_ws,
-                          "blocks": blocks}}
-
-
 @dataclass
 class _Mixed:
     """The mix of one (A, B, dropped blocks) triple and the weights last written into it."""
@@ -85,13 +73,15 @@ def _build(a: StyleGANModel, b: StyleGANModel, drop: frozenset[str]) -> _Mixed:
     """A new model with A's structure (less dropped blocks) whose own tensors the mixer writes into."""
     if a.family != b.family:
         raise MixError(f"cannot mix a {a.family} model with a {b.family} model")
+    family = family_of(a)
     settings = a.settings()
     if drop:
-        if a.family != "stylegan2":
-            raise MixError("dropping (X) is for StyleGAN2 models only")
-        settings = truncated_settings(settings, drop)
+        if family.drop_blocks is None:
+            can = " and ".join(f.title for f in families() if f.drop_blocks is not None)
+            raise MixError(f"dropping (X) is for {can} models only")
+        settings = family.drop_blocks(settings, drop)
     a_state, b_state = a.state_dict(), b.state_dict()
-    model = importlib.import_module(FAMILY_MODULES[a.family]).build_from_settings(settings)
+    model = family.build_from_settings(settings)
     model = model.to(next(iter(a_state.values())).device).eval().requires_grad_(False)
     if hasattr(model, "set_channels_last"):  # A's memory layout, so all-A renders bit-identically
         model.set_channels_last(bool(getattr(a.synthesis, "channels_last", False)))
@@ -109,11 +99,13 @@ class ModelMix(Node):
     """Crossfades models A and B per resolution or per layer; "X" drops resolutions (StyleGAN2)."""
 
     category = "generator"
+    roles = frozenset({Role.MIXER})
     inputs = {
-        "a": Input(PortType.MODEL, "model A: the structure and mapping network of the mix"),
-        "b": Input(PortType.MODEL, "model B: same family and layer shapes as A"),
+        "a": Input(wires.MODEL, "model A: the structure and mapping network of the mix"),
+        "b": Input(wires.MODEL, "model B: same family and layer shapes as A"),
     }
-    outputs = {"model": Output(PortType.MODEL, "the mixed generator, updated in place as the mix changes")}
+    outputs = {"model": Output(wires.MODEL, "the mixed generator, updated in place as the mix changes",
+                                in_place=True)}
     params = {
         "mode": Choice("simple", ("simple", "advanced"), doc="keys of `mix`: resolutions or layer names"),
         "mix": Data(None, doc='{"16": 0.5, "64": "X"} (simple) or {"b16.conv0": 1} (advanced): 0 = A, '
@@ -126,7 +118,7 @@ class ModelMix(Node):
 
     def reset(self) -> None:
         self._mixed: _Mixed | None = None
-        self._failed: tuple[StyleGANModel, StyleGANModel, frozenset[str], str] | None = None
+        self._failures = FailureMemo()  # by (a, b, drop): a slider sweep does not rebuild a pair that failed
         self._groups: tuple[StyleGANModel, str, list[str], dict[str, list[str]]] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._saving: Future | None = None
@@ -158,6 +150,10 @@ class ModelMix(Node):
         """The keys `mix` takes in the current mode (resolutions or layers of A), once A is known."""
         return list(self._groups[3]) if self._groups is not None else []
 
+    def editor_data(self) -> dict[str, Any]:
+        """The mix table's rows."""
+        return {"mix_keys": self.mix_keys()}
+
     def _choices(self, a: StyleGANModel, params: dict[str, Any]) -> tuple[dict[str, float], frozenset[str]]:
         """`mix` as {block or layer: t}, and the blocks its "X"s drop (the first and all above)."""
         entries = params["mix"] or {}
@@ -184,14 +180,15 @@ class ModelMix(Node):
         mixed = self._mixed
         if mixed is not None and (mixed.a, mixed.b, mixed.drop) == (a, b, drop):
             return mixed
-        if self._failed is not None and self._failed[:3] == (a, b, drop):
-            raise NodeError(self._failed[3])
+        failure = self._failures.failure((a, b, drop))
+        if failure is not None:
+            raise NodeError(failure)
         try:
             mixed = _build(a, b, drop)
         except MixError as exc:
-            self._failed = (a, b, drop, str(exc))
-            raise NodeError(str(exc)) from None
-        self._mixed, self._failed = mixed, None
+            raise NodeError(self._failures.remember((a, b, drop), str(exc))) from None
+        self._mixed = mixed
+        self._failures.forget()
         return mixed
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -215,8 +212,8 @@ class ModelMix(Node):
             self._start_save(params["save_name"], mixed.model)
         self._finish_save()
         cut = f", {len(drop)} block(s) dropped" if drop else ""
-        self.status = f"{mixed.model.img_resolution} px{cut}" + (f" | {self._save_note}" if self._save_note else "")
-        return {"model": mixed.model} if changed else {}  # a new pair starts with no weights: changed
+        self.status = NodeStatus.of(f"{mixed.model.img_resolution} px{cut}", self._save_note)
+        return {"model": mixed.model} if changed else {}  # updated in place only on a change (a new pair too)
 
     def _start_save(self, name: str, model: StyleGANModel) -> None:
         """Snapshot on the render thread (the mix may change next frame), write in a worker."""

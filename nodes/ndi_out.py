@@ -14,12 +14,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from autolume_graph.failure_memo import FailureMemo
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.outputs.errors import OutputError
 from autolume_graph.outputs.latest import LatestFrame
 from autolume_graph.outputs.ndi import NDISender
 from autolume_graph.outputs.ndi_pool import pool
 from autolume_graph.params import Bool, Input, String
+from autolume_graph.roles import Role
 from autolume_graph.types import PortType
 
 RESEND_SECONDS = 0.5
@@ -29,7 +31,7 @@ class NDIOut(Node):
     """Sends the image as an NDI source; if NDI cannot load, the node shows why and the graph runs on."""
 
     category = "output"
-    sink = True
+    roles = frozenset({Role.SINK, Role.FRAME_SENDER})
     inputs = {"image": Input(PortType.IMAGE, "image to send")}
     params = {
         "sender_name": String("autolume-graph", doc="NDI source name receivers see (as 'HOST (name)')"),
@@ -40,7 +42,7 @@ class NDIOut(Node):
         self._latest = LatestFrame()
         self._sender: NDISender | None = None
         self._sent_at = float("-inf")
-        self._failed: tuple[str, str] | None = None  # (name, error): not retried every frame
+        self._failures = FailureMemo()  # by sender name: NDI is not retried every frame
 
     @property
     def sender(self) -> NDISender | None:
@@ -48,7 +50,7 @@ class NDIOut(Node):
         return self._sender
 
     def animating(self, params: dict[str, Any]) -> bool:
-        return bool(params["enabled"] and self._latest.frame is not None and self._failed is None
+        return bool(params["enabled"] and self._latest.frame is not None and not self._failures
                     and time.monotonic() - self._sent_at >= RESEND_SECONDS)
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -70,14 +72,15 @@ class NDIOut(Node):
     def _sender_named(self, name: str, fps: float) -> NDISender:
         if self._sender is not None and self._sender.name != name:
             self.close()
-        if self._failed is not None and self._failed[0] == name:
-            raise NodeError(self._failed[1])
+        failure = self._failures.failure(name)
+        if failure is not None:
+            raise NodeError(failure)
         if self._sender is None:
             try:
                 self._sender = pool.acquire(name, fps if fps > 0 else 30.0)
             except OutputError as exc:
-                self._failed = (name, str(exc))
-                raise NodeError(str(exc)) from None
+                raise NodeError(self._failures.remember(name, str(exc))) from None
+            self._failures.forget()
         return self._sender
 
     def close(self) -> None:
@@ -86,4 +89,4 @@ class NDIOut(Node):
             pool.release(self._sender)
             self._sender = None
         self._sent_at = float("-inf")
-        self._failed = None
+        self._failures.forget()

@@ -8,6 +8,7 @@ from autolume_graph.expr import ExpressionError, compile_mapping
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.osc.client import OSCSender
 from autolume_graph.params import Binding, Bool, Float, Input, Int, Output, String, Trigger
+from autolume_graph.roles import Role
 from autolume_graph.types import PortType
 
 from .signals import ANY_NUMBER
@@ -42,7 +43,7 @@ class OSCOut(Node):
     """Sends a value (when it changes, or every frame) or a trigger to an OSC address."""
 
     category = "osc"
-    sink = True
+    roles = frozenset({Role.SINK})
     inputs = {"value": Input(PortType.FLOAT, "the value to send")}
     params = {
         "host": String("127.0.0.1", doc="receiver's address", resets=True),

@@ -13,6 +13,7 @@ from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.outputs.latest import LatestFrame
 from autolume_graph.outputs.window import WindowProcess
 from autolume_graph.params import Bool, Input, Int
+from autolume_graph.roles import Role
 from autolume_graph.types import PortType
 
 
@@ -20,7 +21,7 @@ class OutputWindow(Node):
     """Shows the image in its own window (a projector output), borderless over a whole monitor."""
 
     category = "output"
-    sink = True
+    roles = frozenset({Role.SINK, Role.OUTPUT_WINDOW})
     inputs = {"image": Input(PortType.IMAGE, "image to show")}
     params = {
         "monitor": Int(1, 0, 8, doc="monitor to show on (0: primary)"),

@@ -21,11 +21,13 @@ from typing import Any
 
 from autolume_graph import workspace
 from autolume_graph.atomic import remove_stale_temps
+from autolume_graph.failure_memo import FailureMemo
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.outputs.errors import OutputError, one_line
 from autolume_graph.outputs.latest import LatestFrame
 from autolume_graph.outputs.recorder import VideoRecorder, write_png
 from autolume_graph.params import Bool, Input, String, Trigger
+from autolume_graph.roles import Role
 from autolume_graph.types import PortType
 
 
@@ -45,7 +47,7 @@ class Recorder(Node):
     """Records the image to H.264 MP4 with real timestamps and saves PNG snapshots; the show never waits."""
 
     category = "output"
-    sink = True
+    roles = frozenset({Role.SINK, Role.RECORDER})
     inputs = {"image": Input(PortType.IMAGE, "image to record")}
     params = {
         "path": String("autolume-{time}.mp4", writes=True,
@@ -61,7 +63,7 @@ class Recorder(Node):
         self._latest = LatestFrame()
         self._recorder: VideoRecorder | None = None
         self._finishing: tuple[VideoRecorder, threading.Thread] | None = None
-        self._failed = ""  # why the recording could not start; retried when record is switched on again
+        self._failures = FailureMemo()  # by `path`: retried when it changes or record is switched on again
 
     @property
     def recorder(self) -> VideoRecorder | None:
@@ -84,18 +86,17 @@ class Recorder(Node):
         if not params["record"]:
             self.close()
             return ""
-        if self._failed:
-            return self._failed
         if self._recorder is None:
+            failure = self._failures.failure(params["path"])
+            if failure is not None:
+                return failure
             try:
                 path = output_file("recordings", timed_name(params["path"]), ".mp4")
             except (OSError, workspace.WriteRefused) as exc:
-                self._failed = f"recording {params['path']!r} failed ({one_line(exc)})"
-                return self._failed
+                return self._failures.remember(params["path"], f"recording {params['path']!r} failed ({one_line(exc)})")
             recorder = VideoRecorder(path, ctx.fps if ctx.fps > 0 else 30.0, overwrite=False)
             if recorder.error is not None:  # its folder cannot be written: now, not when it first encodes
-                self._failed = str(recorder.error)
-                return self._failed
+                return self._failures.remember(params["path"], str(recorder.error))
             self._recorder = recorder
         recorder = self._recorder
         if self._latest.frame is not None:
@@ -134,7 +135,7 @@ class Recorder(Node):
 
     def close(self) -> None:
         """Finish the recording in progress in the background; a later cook starts a new file."""
-        self._failed = ""
+        self._failures.forget()
         if self._recorder is None:
             return
         recorder, self._recorder = self._recorder, None

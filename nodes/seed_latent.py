@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autolume_graph.gan import wires
 from autolume_graph.gan.latent import fractional_seed_z
 from autolume_graph.gan.latent_value import Latent
 from autolume_graph.node import CookContext, Node
@@ -37,9 +38,9 @@ class SeedLatent(Node):
     """
 
     category = "latent"
-    inputs = {"model": Input(PortType.MODEL, "optional: the generator whose z_dim to use (default 512)")}
+    inputs = {"model": Input(wires.MODEL, "optional: the generator whose z_dim to use (default 512)")}
     outputs = {
-        "z": Output(PortType.Z, "the latent"),
+        "z": Output(wires.LATENT, "the latent"),
         "seed": Output(PortType.FLOAT, "the seed shown now (seed + drag + animation)"),
     }
     params = {
@@ -58,7 +59,6 @@ class SeedLatent(Node):
         self._base_seed: float | None = None
         self._last_drag: float | None = None
         self._last_time: float | None = None  # runtime time of the last animated cook
-        self._key: tuple | None = None
 
     def animating(self, params: dict[str, Any]) -> bool:
         return bool(params["anim"])
@@ -80,8 +80,5 @@ class SeedLatent(Node):
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         seed = self._current_seed(ctx, params)
         z_dim = latent_dims(inputs.get("model"))[0]
-        key = (seed, params["project"], z_dim)
-        if key == self._key:
-            return {}
-        self._key = key
-        return {"z": Latent.of(fractional_seed_z(seed, z_dim), "z", params["project"]), "seed": seed}
+        return self.cached_outputs((seed, params["project"], z_dim), lambda: {
+            "z": Latent.of(fractional_seed_z(seed, z_dim), "z", params["project"]), "seed": seed})

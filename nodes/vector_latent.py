@@ -15,11 +15,11 @@ import numpy as np
 
 from autolume_graph import workspace
 from autolume_graph.file_reads import BackgroundRead
+from autolume_graph.gan import wires
 from autolume_graph.gan.latent import RandomWalk, VectorFileError, fit_latent, read_vector_array, save_vector
 from autolume_graph.gan.latent_value import Latent
-from autolume_graph.node import CookContext, Node, NodeError
+from autolume_graph.node import CookContext, Node, NodeError, NodeStatus
 from autolume_graph.params import Bool, Data, FilePath, Float, Input, Output, Trigger
-from autolume_graph.types import PortType
 
 from .seed_latent import latent_dims
 
@@ -81,8 +81,8 @@ class VectorLatent(Node):
     """
 
     category = "latent"
-    inputs = {"model": Input(PortType.MODEL, "optional: the generator whose sizes to use (default z 512)")}
-    outputs = {"z": Output(PortType.Z, "the latent")}
+    inputs = {"model": Input(wires.MODEL, "optional: the generator whose sizes to use (default z 512)")}
+    outputs = {"z": Output(wires.LATENT, "the latent")}
     params = {
         "randomize": Trigger(doc="draw a new random vector"),
         "anim": Bool(False, doc="walk smoothly and endlessly through latent space"),
@@ -101,7 +101,6 @@ class VectorLatent(Node):
         self._u = 0.0
         self._last_time = 0.0
         self._shown: np.ndarray | None = None  # what the walk last wrote to `vector`
-        self._sent: tuple[np.ndarray, bool] | None = None  # the vector and project flag last sent
         self._load = BackgroundRead()
         self._save = BackgroundRead()  # a save runs in the same pool: a hung disk cannot stop the frame either
         self._note = ""  # where the last save went
@@ -152,10 +151,8 @@ class VectorLatent(Node):
             self._note = ""
             self._save.start("saving", write_vector, path, vector)  # every press saves anew
             self._show_status()
-        if self._sent is not None and self._sent[0] is vector and self._sent[1] == params["project"]:
-            return {}
-        self._sent = (vector, params["project"])
-        return {"z": Latent.of(vector, _kind(vector), params["project"])}
+        project = params["project"]
+        return self.cached_outputs((vector, project), lambda: {"z": Latent.of(vector, _kind(vector), project)})
 
     def _show_status(self) -> None:
-        self.status = " | ".join(s for s in (self._load.status, self._save.status or self._note) if s)
+        self.status = NodeStatus.of(self._load.status, self._save.status or self._note)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from sg3_random import random_record
 
 from autolume_graph.bench import bench_runtime
 from autolume_graph.gan.accel import SETTLE_SECONDS, SynthesisRunner, WeightsVersion, to_device
 from autolume_graph.gan.default_model import make_random_model
 from autolume_graph.gan.latent import apply_directions
 from autolume_graph.gan.loader import load_model
-from autolume_graph.gan.sg3_config import random_record
 from autolume_graph.gan.stylegan2 import make_settings
 from autolume_graph.gan.stylegan3 import build_from_record
 from autolume_graph.runtime import Runtime

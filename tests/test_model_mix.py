@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import torch
 
+from autolume_graph.gan import wires
 from autolume_graph.gan.default_model import make_random_model
 from autolume_graph.gan.loader import load_model
 from autolume_graph.gan.stylegan2 import make_settings
@@ -15,7 +16,6 @@ from autolume_graph.graph import Edge, Graph
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.params import Data, Input, Output
 from autolume_graph.scheduler import Scheduler
-from autolume_graph.types import PortType
 from nodes.model_mix import ModelMix
 
 CTX = CookContext()
@@ -114,7 +114,7 @@ def test_a_saved_mix_loads_back_identical(a, b, w, tmp_path, monkeypatch):
 class Hold(Node):
     """Puts the model in its `value` on a wire."""
 
-    outputs = {"model": Output(PortType.MODEL)}
+    outputs = {"model": Output(wires.MODEL)}
     params = {"value": Data(None)}
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +125,7 @@ class Take(Node):
     """A sink remembering the model it was last given."""
 
     sink = True
-    inputs = {"model": Input(PortType.MODEL)}
+    inputs = {"model": Input(wires.MODEL)}
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         self.model = inputs.get("model")

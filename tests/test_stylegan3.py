@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sg3_random import random_record
 
 from autolume_graph.gan.filtered_lrelu import FilteredLReLU, filtered_lrelu_reference
 from autolume_graph.gan.safe_pickle import read_generator
-from autolume_graph.gan.sg3_config import random_record
 from autolume_graph.gan.stylegan3 import build_from_record, build_from_settings
 
 MODELS = ["sg3t_64_tiny", "sg3r_64_tiny"]

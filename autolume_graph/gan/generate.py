@@ -17,10 +17,9 @@ from PIL import Image
 from autolume_graph.atomic import remove_stale_temps, write_with
 from autolume_graph.errors import UserError
 
-from .model import StyleGANModel
+from .model import NOISE_MODES, StyleGANModel
 
 SEED_MAX = 2**32 - 1  # numpy.random.RandomState takes seeds in [0, 2**32)
-NOISE_MODES = ("const", "random", "none")
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 SUFFIXES = (*IMAGE_FORMATS, ".npy")
 

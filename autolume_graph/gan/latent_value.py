@@ -1,4 +1,4 @@
-"""What travels on a Z wire: a point in latent space, possibly a weighted blend of several.
+"""What travels on a latent wire (gan/wires.py): a point in latent space, possibly a weighted blend of several.
 
 Latent nodes (seed, vector, loops) produce it; the Mapping node turns it into per-layer w.
 Each term says whether it goes through the mapping network (`project`) or is used as w
@@ -26,7 +26,7 @@ class LatentTerm:
 
 @dataclass(frozen=True)
 class Latent:
-    """A latent on a Z wire: the weighted sum of its terms' w."""
+    """A latent on a latent wire: the weighted sum of its terms' w."""
 
     terms: tuple[LatentTerm, ...]
 

@@ -1,7 +1,8 @@
 """Open any supported model file as a `StyleGANModel`, or fail with one line naming file and reason.
 
 Supported: NVIDIA network pickles (training snapshots or bare generators, read as data by
-`safe_pickle`) of StyleGAN2 and StyleGAN3, and our own safetensors format (`safe_format`).
+`safe_pickle`) of every registered family (`family`: StyleGAN2 and StyleGAN3), and our own
+safetensors format (`safe_format`).
 Loading only reads; a failure leaves nothing changed. Every size a file claims is checked before
 anything is allocated: by the pickle reader (`pickle_reader`, `pickled_arrays`) and against the
 network's structure (`model.build_checked`).
@@ -9,37 +10,16 @@ network's structure (`model.build_checked`).
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import torch
 
+from .family import family_for_record
 from .model import StyleGANModel
 from .safe_format import is_safe_format, load_safe_model
-from .safe_pickle import ModelFileError, ModuleRecord, read_generator
+from .safe_pickle import ModelFileError, read_generator
 
-__all__ = ["ModelFileError", "detect_family", "load_model"]
-
-
-def detect_family(record: ModuleRecord) -> str:
-    """'stylegan3' when the synthesis network starts from a SynthesisInput, else 'stylegan2'."""
-    synthesis_input = record.children["synthesis"].children.get("input")
-    return "stylegan3" if synthesis_input is not None and synthesis_input.class_name == "SynthesisInput" \
-        else "stylegan2"
-
-
-def _build_from_record(record: ModuleRecord) -> StyleGANModel:
-    if detect_family(record) == "stylegan2":
-        from .stylegan2 import build_from_record
-
-        return build_from_record(record)
-    try:
-        stylegan3 = importlib.import_module("autolume_graph.gan.stylegan3")
-    except ModuleNotFoundError as exc:
-        if exc.name != "autolume_graph.gan.stylegan3":
-            raise
-        raise ModelFileError("StyleGAN3 not supported yet") from None
-    return stylegan3.build_from_record(record)
+__all__ = ["ModelFileError", "load_model"]
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> StyleGANModel:
@@ -56,7 +36,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> StyleGAN
         if is_safe_format(path):
             model = load_safe_model(path)
         else:
-            model = _build_from_record(read_generator(path))
+            record = read_generator(path)
+            model = family_for_record(record).build_from_record(record)
     except ModelFileError as exc:
         message = str(exc).splitlines()[0] if str(exc) else "unreadable model"
         raise ModelFileError(message if message.startswith(f"{path}:") else f"{path}: {message}") from None

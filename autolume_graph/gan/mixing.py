@@ -1,8 +1,9 @@
 """Real-time model mixing: blend two generators' synthesis weights per block or per layer.
 
-Works on plain state dicts (no network imports). Parameter names group by prefix:
+Works on plain state dicts (networks only through the family registry). Parameter names group by prefix:
 a block is the first two name parts under `synthesis.` (`synthesis.b16` in StyleGAN2,
-`synthesis.L3_52_128` / `synthesis.input` in StyleGAN3) and a layer the first three
+`synthesis.L3_52_128` / `synthesis.input` in StyleGAN3; each family declares its block names and
+the resolution they state, `family.Family.blocks`) and a layer the first three
 (`synthesis.b16.conv0`); a mix weight set on a layer overrides its block's. Everything
 outside `synthesis.` (the mapping network) stays A's. Weight t is 0 for A, 1 for B.
 
@@ -22,12 +23,11 @@ stay 0); blocks only B has are ignored: the mix has A's architecture.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 import torch
 
-_RESOLUTION = (re.compile(r"^synthesis\.b(\d+)$"), re.compile(r"^synthesis\.L\d+_(\d+)_\d+$"))
+from .family import block_resolution, family_of_blocks
 
 
 class MixError(ValueError):
@@ -50,21 +50,13 @@ def layer_of(name: str) -> str | None:
 
 def resolution_of(block: str) -> int | None:
     """The output resolution a block name states (`synthesis.b64` -> 64), if it states one."""
-    for pattern in _RESOLUTION:
-        m = pattern.match(block)
-        if m:
-            return int(m.group(1))
-    return None
+    return block_resolution(block)
 
 
 def family_of(state: Mapping[str, torch.Tensor]) -> str:
-    """ "stylegan2" (blocks b<res>), "stylegan3" (layers L<i>_<res>_<ch>) or "unknown"."""
-    blocks = {block_of(k) for k in state} - {None}
-    if any(_RESOLUTION[1].match(b) for b in blocks) or "synthesis.input" in blocks:
-        return "stylegan3"
-    if any(_RESOLUTION[0].match(b) for b in blocks):
-        return "stylegan2"
-    return "unknown"
+    """The name of the family whose synthesis blocks the state dict holds, or "unknown"."""
+    family = family_of_blocks({block_of(k) for k in state} - {None})
+    return family.name if family is not None else "unknown"
 
 
 class ModelMixer:

@@ -28,10 +28,12 @@ Contract for a family implementation (StyleGAN2 here, StyleGAN3 in `stylegan3.py
 * `live_buffers` names the buffers a family writes every frame as controls (StyleGAN3's input
   transform): CUDA graphs read them as they are at replay, while a write to any other tensor
   (a weight, ModelMix's crossfade) means recapturing (see `accel.WeightsVersion`).
-* `layer_info()` lists the feature-map layers in forward order (name, resolution, channels).
-* `settings()` returns a JSON-able dict from which the family module's
-  `build_from_settings(settings) -> StyleGANModel` rebuilds the same structure (weights not included);
-  the family module also provides `build_from_record(record) -> StyleGANModel` with weights loaded.
+* `layer_info()` lists the feature-map layers in forward order (name, resolution, channels, noise).
+* `settings()` returns a JSON-able dict from which the family's `build_from_settings(settings) ->
+  StyleGANModel` rebuilds the same structure (weights not included); the family also provides
+  `build_from_record(record) -> StyleGANModel` with weights loaded. Both are declared, with the rest
+  the loader, the safe format, mixing and the nodes need, in one `family.Family` registered by one
+  module in `families/`; `synthesis_call.SynthesisCall` is the shared start and end of a forward.
 """
 
 from __future__ import annotations
@@ -49,11 +51,13 @@ from .safe_pickle import ModelFileError
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """A feature-map layer: its name for edits/capture, output resolution and channel count."""
+    """A feature-map layer: its name for edits/capture, output resolution, channel count, and whether
+    it adds noise (so `layer_noise_scale` means something for it)."""
 
     name: str
     resolution: int
     channels: int
+    noise: bool = False
 
 
 NOISE_MODES = ("const", "random", "none")

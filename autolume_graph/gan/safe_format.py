@@ -2,14 +2,13 @@
 
 A single file (rather than a weights + config pair) is saved atomically with one `os.replace` and
 cannot lose its config. The header metadata key `autolume_graph` holds JSON with `format`,
-`version`, `family` and `settings` (the family's `settings()`); the family module's
-`build_from_settings` rebuilds the structure (bounded and matched against the tensors first,
+`version`, `family` and `settings` (the model's `settings()`); the registered family's
+`build_from_settings` (`family.family_named`) rebuilds the structure (bounded and matched against the tensors first,
 `model.build_checked`) and the tensors load by name.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import tempfile
@@ -19,6 +18,7 @@ import safetensors
 import safetensors.torch
 import torch
 
+from .family import family_named
 from .model import StyleGANModel, build_checked
 from .safe_pickle import ModelFileError
 
@@ -26,7 +26,6 @@ FORMAT = "autolume-graph-model"
 VERSION = 1
 SUFFIX = ".safetensors"
 METADATA_KEY = "autolume_graph"
-FAMILY_MODULES = {"stylegan2": "autolume_graph.gan.stylegan2", "stylegan3": "autolume_graph.gan.stylegan3"}
 
 
 def save_model(model: StyleGANModel, path: str | Path) -> Path:
@@ -75,17 +74,11 @@ def load_safe_model(path: Path) -> StyleGANModel:
         raise ModelFileError("safetensors file without autolume-graph model settings")
     if header.get("version") != VERSION:
         raise ModelFileError(f"model format version {header.get('version')} is not supported")
-    family = header.get("family")
-    if family not in FAMILY_MODULES:
-        raise ModelFileError(f"unknown model family {family!r}")
-    try:
-        module = importlib.import_module(FAMILY_MODULES[family])
-    except ModuleNotFoundError:
-        raise ModelFileError(f"{family} is not supported yet") from None
+    family = family_named(header.get("family"))
     if not isinstance(header.get("settings"), dict):
         raise ModelFileError("model settings are not a mapping")
     # Settings are bounded and matched against the file's tensors before the network is allocated.
-    return build_checked(module.build_from_settings, header["settings"], tensors).eval().requires_grad_(False)
+    return build_checked(family.build_from_settings, header["settings"], tensors).eval().requires_grad_(False)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from autolume_graph import workspace
+from autolume_graph.failure_memo import FailureMemo
 from autolume_graph.file_reads import FileRefused, ReadPool, checked_path
 from autolume_graph.recent import push_recent, read_recent
 
@@ -35,6 +36,7 @@ RECENT_FILE = "recent_models.json"
 RECENT_MAX = 10
 _DEFAULT_MTIME = -1  # the default model's bytes are fixed by its versioned name
 LOAD_DEADLINE_S = 300.0  # the largest pickles take tens of seconds on a slow machine
+FAILURES_KEPT = 64
 
 
 def models_dir() -> Path:
@@ -109,7 +111,7 @@ class ModelStore:
         self._pool = ReadPool("model-load", workers=workers, spare=2, deadline=deadline, patience=5.0)
         self._lock = threading.Lock()
         self._models: OrderedDict[tuple[Path, int | None, str], Future] = OrderedDict()
-        self._failures: OrderedDict[tuple[Path, int | None], str] = OrderedDict()
+        self._failures = FailureMemo(FAILURES_KEPT)  # by (path, mtime): a changed file is tried again
 
     def request(self, name: str | Path, device: str | torch.device = "cpu") -> Future:
         """A Future of the model; never blocks. Its exception, if any, is a one-line ModelFileError."""
@@ -117,7 +119,7 @@ class ModelStore:
         path = resolve_model_path(name, self.folder)
         mtime = _DEFAULT_MTIME if is_default else _mtime(path)
         with self._lock:
-            message = self._failures.get((path, mtime))
+            message = self._failures.failure((path, mtime))
             if message is not None:
                 return _failed(message)
             key = (path, mtime, str(device))
@@ -153,9 +155,7 @@ class ModelStore:
     def _remember_failure(self, path: Path, mtime: int | None, device: str | torch.device, message: str) -> None:
         with self._lock:
             self._models.pop((path, mtime, str(device)), None)
-            self._failures[(path, mtime)] = message
-            while len(self._failures) > 64:
-                self._failures.popitem(last=False)
+            self._failures.remember((path, mtime), message)
 
     def close(self, timeout: float | None = None) -> None:
         """Take no more loads; waits (at most `timeout` s) for pending ones to finish or fail by their deadline."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -32,8 +32,9 @@ from .layers import (
     tensor,
 )
 from .mapping import MappingNetwork
-from .model import NOISE_MODES, LayerInfo, StyleGANModel, build_checked, exact_float32
+from .model import LayerInfo, StyleGANModel, build_checked, exact_float32
 from .safe_pickle import ModelFileError, ModuleRecord
+from .synthesis_call import SynthesisCall
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 
@@ -111,28 +112,12 @@ def modulated_conv2d(
 
 
 @dataclass
-class _Pass:
-    """Per-call options of one synthesis run, handed down the blocks."""
+class _Pass(SynthesisCall):
+    """A synthesis call with StyleGAN2's fast-path switches, handed down the blocks."""
 
-    noise_mode: str
-    noise_scale: float
-    layer_noise_scale: dict[str, float]
-    edits: dict[str, Callable[[torch.Tensor], torch.Tensor]]
-    capture: str | None
-    generator: torch.Generator | None
     cache: bool = True  # keep constants derived from the weights between frames
     reorder: bool = True  # the CPU's reordered float32 formulation (`SynthesisLayer._fast_forward`)
     winograd: bool = True
-    captured: list[torch.Tensor] = field(default_factory=list)
-
-    def finish(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """Apply the layer's edit and capture its output."""
-        edit = self.edits.get(name)
-        if edit is not None:
-            x = edit(x)
-        if name == self.capture:
-            self.captured.append(x)
-        return x
 
 
 class SynthesisLayer(torch.nn.Module):
@@ -479,7 +464,7 @@ class SynthesisNetwork(torch.nn.Module):
         self.block_names = [f"b{settings['resolution']}" for settings in blocks]
         for name, settings in zip(self.block_names, blocks, strict=True):
             setattr(self, name, SynthesisBlock(**settings))
-        self._info = [LayerInfo(conv.name, conv.resolution, conv.out_channels)
+        self._info = [LayerInfo(conv.name, conv.resolution, conv.out_channels, conv.use_noise)
                       for block in self.blocks() for conv in block.layers()]
         self._names = {info.name for info in self._info}
         used = sum(block.num_conv for block in self.blocks()) + self.blocks()[-1].num_torgb
@@ -520,18 +505,11 @@ class SynthesisNetwork(torch.nn.Module):
         layer_edits: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
         capture: str | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, not {noise_mode!r}")
-        if capture is not None and capture not in self._names:
-            raise KeyError(f"no layer named {capture!r}")
-        generator = None
-        if noise_mode == "random" and noise_seed is not None:
-            generator = torch.Generator(device=ws.device).manual_seed(int(noise_seed))
         # The reordered formulation pays in float32 on the CPU only (on CUDA it cost 293 -> 230 fps at
         # 512 px); everywhere else the plain one runs, with its constants cached unless `fast` is off.
         reorder = self.fast and ws.device.type == "cpu" and autocast_dtype("cpu") is None
-        run = _Pass(noise_mode, float(noise_scale), layer_noise_scale or {}, layer_edits or {}, capture,
-                    generator, self.fast, reorder, self.winograd)
+        run = _Pass.start(self._names, ws.device, noise_mode, noise_scale, noise_seed, layer_noise_scale, layer_edits,
+                          capture, cache=self.fast, reorder=reorder, winograd=self.winograd)
         ws = ws.to(autocast_dtype(ws.device.type) or torch.float32)  # cast once, not in every affine layer
         x = img = None
         w_idx = 0
@@ -540,8 +518,7 @@ class SynthesisNetwork(torch.nn.Module):
                 x, img = block(x, img, ws[:, w_idx:w_idx + block.num_conv + block.num_torgb], run,
                                self.channels_last)
                 w_idx += block.num_conv
-        img = img.contiguous()
-        return (img, run.captured[0]) if capture is not None else img
+        return run.result(img)
 
 
 class StyleGAN2(StyleGANModel):

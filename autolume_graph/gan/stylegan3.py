@@ -24,6 +24,7 @@ from .layers import FullyConnectedLayer, attr
 from .mapping import MappingNetwork
 from .model import LayerInfo, StyleGANModel, build_checked, exact_float32
 from .safe_pickle import ModelFileError, ModuleRecord
+from .synthesis_call import SynthesisCall
 
 INPUT_NAME = "input"
 LAYER_NAME = re.compile(r"L\d+_\d+_\d+")
@@ -228,26 +229,17 @@ class SynthesisNetwork(torch.nn.Module):
         layer_edits: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
         capture: str | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """The noise arguments are accepted for the common contract; StyleGAN3 has no noise inputs."""
-        if capture is not None and capture not in self._names:
-            raise KeyError(f"no layer named {capture!r}")
-        edits = layer_edits or {}
-        captured = None
+        """The noise arguments are checked for the common contract; StyleGAN3 has no noise inputs."""
+        call = SynthesisCall.start(self._names, ws.device, noise_mode, noise_scale, noise_seed, layer_noise_scale,
+                                   layer_edits, capture)
         ws = ws.to(torch.float32)
         with exact_float32():
-            x = self.input(ws[:, 0])
-            for idx, name in enumerate([INPUT_NAME, *self.layer_names]):
-                if idx:
-                    x = getattr(self, name)(x, ws[:, idx])
-                edit = edits.get(name)
-                if edit is not None:
-                    x = edit(x)
-                if name == capture:
-                    captured = x
+            x = call.finish(INPUT_NAME, self.input(ws[:, 0]))
+            for idx, name in enumerate(self.layer_names, start=1):
+                x = call.finish(name, getattr(self, name)(x, ws[:, idx]))
         if self.output_scale != 1:
             x = x * self.output_scale
-        x = x.contiguous()
-        return (x, captured) if capture is not None else x
+        return call.result(x)
 
 
 class StyleGAN3(StyleGANModel):

@@ -15,10 +15,6 @@ from autolume_graph.params import ParamError, ParamType
 
 SystemHandler = Callable[[tuple], None]
 
-_OSCQUERY_TYPE = {ParamType.FLOAT: "float", ParamType.INT: "int", ParamType.BOOL: "bool",
-                  ParamType.TRIGGER: "trigger", ParamType.CHOICE: "str", ParamType.STRING: "str",
-                  ParamType.PATH: "str"}
-_TEXT = (ParamType.STRING, ParamType.PATH, ParamType.CHOICE)
 MAPPING_CACHE = 256
 """Compiled mappings kept (least recently used dropped): endless distinct mapping texts cost no memory."""
 
@@ -95,7 +91,7 @@ class OSCControl:
     def _apply(self, node: Node, name: str, mapping: Mapping, args: tuple) -> None:
         param = node.params[name]
         try:
-            if param.type in _TEXT and args and isinstance(args[0], str):
+            if param.type.osc_text and args and isinstance(args[0], str):
                 value: Any = args[0]
             elif param.type is ParamType.TRIGGER and (not args or args[0] is None):
                 value = True  # an OSC impulse (no argument) fires a trigger
@@ -115,7 +111,7 @@ class OSCControl:
                 binding = node.binding(name)
                 if not (param.osc_addressable and binding.enabled):
                     continue
-                out.append(ParamInfo(binding.address, _OSCQUERY_TYPE[param.type], param.min, param.max,
+                out.append(ParamInfo(binding.address, param.type.osc_type, param.min, param.max,
                                      node.values.get(name), param.doc or name,
                                      list(param.choices) or None))
         return out

@@ -25,7 +25,7 @@ from autolume_graph.osc.serving import BackgroundServer
 log = logging.getLogger(__name__)
 
 ACCESS_READ_WRITE = 3
-# ParamInfo.type -> OSC type tag as OSCQuery's TYPE
+# ParamInfo.type -> OSC type tag as OSCQuery's TYPE; a parameter type (params.ParamKind.osc_type) names one
 TYPE_TAGS = {"float": "f", "int": "i", "bool": "T", "str": "s", "trigger": "N"}
 EXTENSIONS = {
     "ACCESS": True,

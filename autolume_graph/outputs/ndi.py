@@ -2,8 +2,8 @@
 
 Why a thread and a latest-wins slot: NDI's synchronous send compresses the frame and can wait on
 the network; a slow or vanished receiver must never stall the frame loop. ``send`` copies the
-frame into one of three reused buffers and returns; a frame still waiting when the next arrives is
-replaced and counted in ``dropped``.
+frame into a reused buffer of a latest-wins `FrameWorker` and returns; a frame still waiting when
+the next arrives is replaced and counted in ``dropped``.
 
 The NDI runtime (``NDIlib`` from the ``ndi-python`` package, which bundles ``libndi``) is loaded
 on first use; if it cannot be imported or initialised, ``NDISender`` raises one ``OutputError``
@@ -39,6 +39,7 @@ from types import ModuleType
 import numpy as np
 
 from autolume_graph.outputs.errors import OutputError, one_line
+from autolume_graph.outputs.frame_worker import FrameWorker
 
 _runtime_lock = threading.Lock()
 _runtime: ModuleType | None = None
@@ -88,16 +89,12 @@ class NDISender:
         self._name = name
         self._instance = self._create(name)
         self._instance_lock = threading.Lock()  # held while sending, renaming, closing
-        self._cond = threading.Condition()
-        self._slot: np.ndarray | None = None
-        self._free: list[np.ndarray] = []
-        self._closed = False  # no more frames accepted (closed, or the runtime failed)
+        self._close_lock = threading.Lock()
+        self._worker = FrameWorker(f"ndi-send:{name}")
         self._shut = False  # close() has run
         self.sent = 0
-        self.dropped = 0
         self.error: OutputError | None = None
-        self._thread = threading.Thread(target=self._run, name=f"ndi-send:{name}", daemon=True)
-        self._thread.start()
+        self._worker.start(self._run)
         _live.add(self)
 
     @property
@@ -108,6 +105,11 @@ class NDISender:
     def closed(self) -> bool:
         """Whether `close` has run (the source is withdrawn, its thread gone)."""
         return self._shut
+
+    @property
+    def dropped(self) -> int:
+        """Frames replaced by a newer one before they were sent."""
+        return self._worker.dropped
 
     @property
     def frame_rate(self) -> tuple[int, int]:
@@ -128,20 +130,7 @@ class NDISender:
         """Queue an HxWx4 uint8 frame (copied; any strides). Never blocks on the network."""
         if frame_bgra.ndim != 3 or frame_bgra.shape[2] != 4 or frame_bgra.dtype != np.uint8:
             raise ValueError(f"expected HxWx4 uint8, got {frame_bgra.shape} {frame_bgra.dtype}")
-        with self._cond:
-            if self._closed:
-                return
-            if self._slot is not None:  # not yet sent: the new frame wins, reuse its buffer
-                buf, self._slot = self._slot, None
-                self.dropped += 1
-            else:
-                buf = self._take_free(frame_bgra.shape)
-        if buf is None or buf.shape != frame_bgra.shape:
-            buf = np.empty(frame_bgra.shape, np.uint8)
-        np.copyto(buf, frame_bgra)
-        with self._cond:
-            self._slot = buf
-            self._cond.notify()
+        self._worker.offer(frame_bgra.shape, lambda buf: np.copyto(buf, frame_bgra))
 
     def rename(self, name: str) -> None:
         """Re-announce under a new name; the old source disappears. Raises OutputError on failure."""
@@ -154,12 +143,11 @@ class NDISender:
 
     def close(self) -> None:
         """Stop the sender thread and withdraw the source. Idempotent."""
-        with self._cond:
+        with self._close_lock:
             if self._shut:
                 return
-            self._shut = self._closed = True
-            self._cond.notify()
-        self._thread.join()
+            self._shut = True
+        self._worker.close(drain=False)
         with self._instance_lock:
             self._ndi.send_destroy(self._instance)
         _live.discard(self)
@@ -179,34 +167,20 @@ class NDISender:
             raise OutputError(f"NDI sender {name!r} could not be created")
         return instance
 
-    def _take_free(self, shape: tuple[int, ...]) -> np.ndarray | None:
-        while self._free:
-            buf = self._free.pop()
-            if buf.shape == shape:
-                return buf
-        return None
-
     def _run(self) -> None:
         frame = self._ndi.VideoFrameV2(
             FourCC=self._fourcc, frame_rate_N=self._rate.numerator, frame_rate_D=self._rate.denominator,
             timecode=self._ndi.SEND_TIMECODE_SYNTHESIZE,
         )
-        while True:
-            with self._cond:
-                while self._slot is None and not self._closed:
-                    self._cond.wait()
-                if self._closed:
-                    return
-                buf, self._slot = self._slot, None
+        while (item := self._worker.next_frame()) is not None:
+            buf = item[0]
             frame.data = buf  # sets xres, yres and the line stride from the array
             try:
                 with self._instance_lock:
                     self._ndi.send_send_video_v2(self._instance, frame)
             except Exception as exc:  # the runtime failed: report on the node, stop sending
                 self.error = OutputError(f"NDI send failed ({one_line(exc)})")
-                with self._cond:
-                    self._closed = True
+                self._worker.stop(drain=False)
                 return
-            with self._cond:
-                self.sent += 1
-                self._free.append(buf)
+            self.sent += 1
+            self._worker.recycle(buf)

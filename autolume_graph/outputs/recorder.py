@@ -1,8 +1,8 @@
 """Video recording (H.264 MP4 via PyAV) and PNG snapshots, kept off the render thread.
 
 Why a thread and a bounded pool: x264 takes milliseconds per frame and a disk can stall; the
-render loop only copies the frame into one of `queue_size` reused buffers (``write`` returns
-False and counts ``dropped`` when all are waiting to be encoded).
+render loop only copies the frame into one of `queue_size` reused buffers of a `FrameWorker`
+(``write`` returns False and counts ``dropped`` when all are waiting to be encoded).
 
 Timestamps are the frames' real times: ``pts = round((t - t_first) * 90000)`` in a 1/90000 time
 base, so a live recording is variable-frame-rate and plays back at the speed it was rendered.
@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import deque
 from fractions import Fraction
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from PIL import Image
 
 from autolume_graph.atomic import publish, temp_beside, write_with
 from autolume_graph.outputs.errors import OutputError, one_line
+from autolume_graph.outputs.frame_worker import FrameWorker
 
 TIME_BASE = Fraction(1, 90000)
 CODEC = "libx264"
@@ -56,28 +56,25 @@ class VideoRecorder:
         self._discard = False
         self._fps = Fraction(fps_hint).limit_denominator(1001)
         self._options = {"crf": str(crf), "preset": preset}
-        self._capacity = queue_size
-        self._cond = threading.Condition()
-        self._queue: deque[tuple[np.ndarray, float]] = deque()
-        self._free: list[np.ndarray] = []
-        self._allocated = 0
-        self._stopping = False
+        self._worker = FrameWorker(f"recorder:{self.path.name}", capacity=queue_size)
+        self._close_lock = threading.Lock()
         self._closed = False
         self.frames_written = 0
-        self.dropped = 0
         self.error: OutputError | None = None
         if CODEC not in av.codecs_available:
             self.error = OutputError(f"{CODEC} is not available in PyAV's bundled FFmpeg")
-            self._thread = None
             return
         try:  # now, not in the encoder thread: a folder that cannot be written is an error at once
             self._temp = temp_beside(self.path)
         except OSError as exc:
             self.error = OutputError(f"recording {self.path} failed ({one_line(exc)})")
-            self._thread = None
             return
-        self._thread = threading.Thread(target=self._run, name=f"recorder:{self.path.name}", daemon=True)
-        self._thread.start()
+        self._worker.start(self._run)
+
+    @property
+    def dropped(self) -> int:
+        """Frames not recorded because every buffer was still waiting to be encoded."""
+        return self._worker.dropped
 
     def write(self, frame: np.ndarray, t_seconds: float) -> bool:
         """Queue a frame shown at `t_seconds` (copied; any strides); False if dropped.
@@ -87,24 +84,10 @@ class VideoRecorder:
         """
         if frame.ndim != 3 or frame.shape[2] not in (3, 4) or frame.dtype != np.uint8:
             raise ValueError(f"expected HxWx3 RGB or HxWx4 BGRA uint8, got {frame.shape} {frame.dtype}")
+        if self.error is not None:
+            return False
         h, w, c = frame.shape
-        shape = (h + h % 2, w + w % 2, c)
-        with self._cond:
-            if self._stopping or self.error is not None:
-                return False
-            buf = self._take_free(shape)
-            if buf is None:
-                self.dropped += 1
-                return False
-        buf[:h, :w] = frame
-        if h % 2:
-            buf[h, :w] = frame[h - 1]
-        if w % 2:
-            buf[:, w] = buf[:, w - 1]
-        with self._cond:
-            self._queue.append((buf, float(t_seconds)))
-            self._cond.notify()
-        return True
+        return self._worker.offer((h + h % 2, w + w % 2, c), lambda buf: _fill_even(buf, frame), float(t_seconds))
 
     def write_every(self, frame: np.ndarray, t_seconds: float) -> None:
         """Queue a frame, waiting for the encoder rather than dropping (offline work); OutputError on failure."""
@@ -116,16 +99,12 @@ class VideoRecorder:
     def close(self, discard: bool = False) -> None:
         """Encode what is queued, finish the file, move it to `path` and stop the thread; `discard`:
         drop the recording instead, leaving `path` as it was. Idempotent; never raises."""
-        with self._cond:
+        with self._close_lock:
             if self._closed:
                 return
-            self._closed = self._stopping = True
+            self._closed = True
             self._discard = discard
-            if discard:
-                self._queue.clear()
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join()
+        self._worker.close(drain=not discard)
 
     def __enter__(self) -> VideoRecorder:
         return self
@@ -133,29 +112,13 @@ class VideoRecorder:
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.close(discard=exc_type is not None)
 
-    def _take_free(self, shape: tuple[int, ...]) -> np.ndarray | None:
-        while self._free:
-            buf = self._free.pop()
-            if buf.shape == shape:
-                return buf
-            self._allocated -= 1
-        if self._allocated < self._capacity:
-            self._allocated += 1
-            return np.empty(shape, np.uint8)
-        return None
-
     def _run(self) -> None:
         container = stream = None
         t0 = last_pts = None
         try:
             container = av.open(str(self._temp), mode="w")
-            while True:
-                with self._cond:
-                    while not self._queue and not self._stopping:
-                        self._cond.wait()
-                    if not self._queue:
-                        break
-                    buf, t = self._queue.popleft()
+            while (item := self._worker.next_frame()) is not None:
+                buf, t = item
                 if stream is None:
                     stream = self._add_stream(container, buf.shape[1], buf.shape[0])
                     t0 = t
@@ -164,8 +127,7 @@ class VideoRecorder:
                     pts = last_pts + 1
                 last_pts = pts
                 frame = av.VideoFrame.from_ndarray(buf, format=PIXEL_FORMATS[buf.shape[2]])
-                with self._cond:
-                    self._free.append(buf)
+                self._worker.recycle(buf)
                 frame = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
                 frame.pts, frame.time_base = pts, TIME_BASE
                 container.mux(stream.encode(frame))
@@ -184,9 +146,7 @@ class VideoRecorder:
                     pass
         finally:
             self._temp.unlink(missing_ok=True)  # published, or not to be kept
-            with self._cond:
-                self._stopping = True
-                self._queue.clear()
+            self._worker.stop(drain=False)
 
     def _add_stream(self, container: av.container.OutputContainer, width: int, height: int):
         stream = container.add_stream(CODEC, rate=self._fps, options=self._options)
@@ -194,6 +154,16 @@ class VideoRecorder:
         stream.time_base = TIME_BASE
         stream.codec_context.time_base = TIME_BASE
         return stream
+
+
+def _fill_even(buf: np.ndarray, frame: np.ndarray) -> None:
+    """`frame` into the even-sized `buf`, an odd last row/column repeated (yuv420p needs even sizes)."""
+    h, w = frame.shape[:2]
+    buf[:h, :w] = frame
+    if h % 2:
+        buf[h, :w] = frame[h - 1]
+    if w % 2:
+        buf[:, w] = buf[:, w - 1]
 
 
 def write_png(rgb: np.ndarray, path: str | os.PathLike, *, overwrite: bool = True) -> Path:

@@ -159,8 +159,8 @@ class Editor:
 
 def cmd_edit(args: argparse.Namespace) -> int:
     """`autolume-graph edit [GRAPH]`: the shipped default graph when none is named (empty if not shipped)."""
-    from autolume_graph.cli import open_graph, resolve_graph_path
     from autolume_graph.errors import UserError
+    from autolume_graph.graph_files import open_graph, resolve_graph_path
 
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise UserError("no screen to open the editor on (DISPLAY is not set); "

@@ -1,7 +1,8 @@
 """The node canvas: one Dear PyGui editor node per graph node, drawn from a GraphView.
 
 Edits go out as commands (links, delinks, add, delete, duplicate, rename, undo/redo); what is
-drawn changes only when a new GraphView arrives, so a refused link is never drawn.
+drawn changes only when a new GraphView arrives, so a refused link is never drawn. Live values
+(OSC) are not undoable: an undo that overwrites one says so in the status bar.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
 
 import dearpygui.dearpygui as dpg
 
@@ -42,6 +42,23 @@ def clone(node: Node, offset: float = 40.0) -> Node:
     x, y = node.ui.get("pos", (0.0, 0.0))
     twin.ui["pos"] = [x + offset, y + offset]
     return twin
+
+
+def undo_step(runtime: Runtime) -> str | None:
+    """Render-thread work: undo one edit. None when there was none, else the edit's `undo_note` ("" mostly)."""
+    history = runtime.history
+    note = history.undo_stack[-1].undo_note(runtime.graph) if history.undo_stack else ""
+    return note if runtime.undo() else None
+
+
+def place(node: NodeView, pos: tuple[float, ...]) -> Callable[[Runtime], None]:
+    """Render-thread work: keep a dragged node's position, on that node only (not on one that took its id)."""
+    def work(runtime: Runtime) -> None:
+        live = runtime.graph.nodes.get(node.id)
+        if live is not None and id(live) == node.instance:
+            live.ui["pos"] = [*pos]
+
+    return work
 
 
 class Canvas:
@@ -84,7 +101,7 @@ class Canvas:
             for node_id in list(self.items):
                 self._remove(node_id)
         for node_id in [i for i in self.items if i not in view.nodes or
-                        view.nodes[i].node is not self.view.nodes[i].node]:
+                        view.nodes[i].instance != self.view.nodes[i].instance]:
             self._remove(node_id)
         for index, (node_id, node) in enumerate(view.nodes.items()):
             if node_id in self.items:
@@ -102,13 +119,13 @@ class Canvas:
             self.widgets.set_wired(node_id, view.wired_params(node_id))
 
     def _add(self, node: NodeView, pos: tuple[float, float]) -> None:
-        cls = type(node.node)
+        cls = node.kind
         with dpg.node(label=node_title(node), parent=self.editor, pos=[int(pos[0]), int(pos[1])]) as item:
             with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Static):
                 status = dpg.add_text("", color=STATUS_COLOR)
                 error = dpg.add_text("", color=ERROR_COLOR, wrap=260, show=False)
             for port, decl in cls.inputs.items():
-                self._pin(node.id, port, False, f"> {port} ({decl.type.value})", decl.doc)
+                self._pin(node.id, port, False, f"> {port} ({decl.type.name})", decl.doc)
             for name, param in cls.params.items():
                 if has_widget(param):
                     with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Input) as attr:
@@ -118,7 +135,7 @@ class Canvas:
             if extra is not None:
                 self.extras[node.id] = extra
             for port, decl in cls.outputs.items():
-                self._pin(node.id, port, True, f"{port} ({decl.type.value}) >", decl.doc)
+                self._pin(node.id, port, True, f"{port} ({decl.type.name}) >", decl.doc)
         self.items[node.id] = item
         self.node_of[item] = node.id
         self.header[node.id] = (status, error)
@@ -156,6 +173,8 @@ class Canvas:
             if not dpg.is_item_visible(item):
                 continue
             stat = snapshot.nodes.get(node_id)
+            if not self.view.nodes[node_id].published_in(stat):
+                stat = None  # the snapshot is older than this node: it shows the one that had its id
             if node_id in self.extras:
                 self.extras[node_id](stat)
             if stat is not None:
@@ -163,7 +182,7 @@ class Canvas:
                 dpg.set_value(status, f"{stat.cook_ms:6.2f} ms" + (f"  {stat.status}" if stat.status else ""))
                 dpg.set_value(error, stat.error)
                 dpg.configure_item(error, show=bool(stat.error))
-            self.widgets.refresh(node_id)
+            self.widgets.refresh(node_id, snapshot)
             if not dragging:
                 self._save_pos(node_id, item)
 
@@ -171,8 +190,7 @@ class Canvas:
         pos = tuple(float(v) for v in dpg.get_item_pos(item))
         if pos != self.saved_pos.get(node_id):
             self.saved_pos[node_id] = pos
-            node = self.view.nodes[node_id].node
-            self.pending.submit(lambda rt: node.ui.__setitem__("pos", list(pos)))
+            self.pending.submit(place(self.view.nodes[node_id], pos))
 
     # --- edits ------------------------------------------------------------------------
     def on_link(self, sender: Item, app_data: tuple[Item, Item]) -> Future | None:
@@ -208,7 +226,7 @@ class Canvas:
 
     def duplicate_selected(self) -> None:
         for node_id in self.selected():
-            self.pending.submit(lambda rt, i=node_id: rt.history.do(AddNode(clone(rt.graph.node(i)))))
+            self.pending.submit(lambda rt, i=node_id: rt.call(AddNode(clone(rt.graph.node(i)))))
 
     def rename_selected(self, name: str) -> None:
         chosen = self.selected()
@@ -218,10 +236,13 @@ class Canvas:
         self.pending.submit(Rename(chosen[0], name.strip()))
 
     def undo(self) -> None:
-        self._step_history(lambda rt: rt.history.undo(), "nothing to undo")
+        """Undo one edit; the status bar says when that overwrote a live (OSC) value set since the edit."""
+        self.pending.submit(undo_step, on_result=self._undone)
+
+    def _undone(self, note: str | None) -> None:
+        if note is None or note:
+            self.report(note or "nothing to undo")
 
     def redo(self) -> None:
-        self._step_history(lambda rt: rt.history.redo(), "nothing to redo")
-
-    def _step_history(self, work: Callable[[Runtime], Any], empty: str) -> None:
-        self.pending.submit(work, on_result=lambda done: None if done else self.report(empty))
+        self.pending.submit(lambda rt: rt.redo(), on_result=lambda done: None if done else
+                            self.report("nothing to redo"))

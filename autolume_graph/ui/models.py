@@ -9,11 +9,10 @@ import dearpygui.dearpygui as dpg
 
 from autolume_graph.commands import SetParam
 from autolume_graph.gan.store import list_models, models_dir, recent_models
+from autolume_graph.roles import Role
 from autolume_graph.ui.dialogs import open_file
 from autolume_graph.ui.pending import Pending
 from autolume_graph.ui.view import GraphView
-
-LOADER = "ModelLoader"
 
 
 class ModelsPanel:
@@ -40,13 +39,13 @@ class ModelsPanel:
 
     def target(self) -> str | None:
         """The selected ModelLoader, else the graph's first one."""
-        loaders = {n.id for n in self.view().of_type(LOADER)}
+        loaders = {n.id for n in self.view().with_role(Role.MODEL_SOURCE)}
         chosen = [i for i in self.selected() if i in loaders]
         return (chosen or sorted(loaders) or [None])[0]
 
     def choose(self, path: str | Path) -> None:
         node_id = self.target()
         if node_id is None:
-            self.pending.report(f"add a {LOADER} node to load a model")
+            self.pending.report("add a ModelLoader node to load a model")
             return
         self.pending.submit(SetParam(node_id, "path", str(path)))

@@ -1,4 +1,4 @@
-"""Small editors for DATA parameters of particular node types, keyed on type_name.
+"""Small editors for DATA parameters of particular node types, keyed on the role the node declares.
 
 A type that is not installed, or a value of a shape these editors do not know, gets no editor:
 the node still works and its other parameters keep their widgets.
@@ -12,6 +12,7 @@ from typing import Any
 import dearpygui.dearpygui as dpg
 
 from autolume_graph.commands import SetParam
+from autolume_graph.roles import Role
 from autolume_graph.runtime import NodeStat
 from autolume_graph.ui.pending import Pending
 from autolume_graph.ui.view import NodeView
@@ -30,15 +31,16 @@ def _summary(entry: Any) -> str:
 
 def keyframe_list(node: NodeView, pending: Pending, param: str = "keyframes") -> Refresh | None:
     """The keyframes of a KeyframeLoop: one line each; add a seed keyframe, remove the selected one."""
-    if param not in node.node.params:
+    if param not in node.kind.params:
         return None
     listbox = dpg.add_listbox([], num_items=4, width=220, label=param)
     seed = dpg.add_input_int(label="seed", default_value=0, width=120)
     project = dpg.add_checkbox(label="project", default_value=True)
     shown: list[Any] = [None]
+    latest = [node.values]
 
     def entries() -> list[Any]:
-        return list(node.node.values.get(param) or [])
+        return list(latest[0].get(param) or [])
 
     def add() -> None:
         pending.submit(SetParam(node.id, param, [*entries(), {"seed": dpg.get_value(seed),
@@ -57,7 +59,8 @@ def keyframe_list(node: NodeView, pending: Pending, param: str = "keyframes") ->
         dpg.add_button(label="Remove", callback=remove)
 
     def refresh(stat: NodeStat | None) -> None:
-        value = node.node.values.get(param)
+        latest[0] = node.current_values(stat)
+        value = latest[0].get(param)
         if value is not shown[0]:
             shown[0] = value
             dpg.configure_item(listbox, items=[f"{i}: {_summary(e)}" for i, e in enumerate(value or [])])
@@ -70,17 +73,17 @@ MIX_CHOICES = {"-": None, "A": 0.0, "B": 1.0, "X": "X"}
 
 def mix_table(node: NodeView, pending: Pending, param: str = "mix") -> Refresh | None:
     """ModelMix's table: per resolution (or layer) take A, B, drop it (X), or leave it to the crossfade (-)."""
-    keys_of = getattr(node.node, "mix_keys", None)
-    if param not in node.node.params or keys_of is None:
+    if param not in node.kind.params or Role.MIXER not in node.kind.roles:
         return None
     table = dpg.add_table(header_row=True, width=260, policy=dpg.mvTable_SizingStretchProp)
     dpg.add_table_column(label="layer", parent=table)
     dpg.add_table_column(label="source", parent=table)
     radios: dict[str, int | str] = {}
     shown_keys: list[list[str]] = [[]]
+    latest = [node.values]
 
     def choose(sender: Any, label: str, key: str) -> None:
-        mix = dict(node.node.values.get(param) or {})
+        mix = dict(latest[0].get(param) or {})
         if MIX_CHOICES[label] is None:
             mix.pop(key, None)
         else:
@@ -91,7 +94,8 @@ def mix_table(node: NodeView, pending: Pending, param: str = "mix") -> Refresh |
         return next((k for k, v in MIX_CHOICES.items() if v == value and v is not None), "-")
 
     def refresh(stat: NodeStat | None) -> None:
-        keys = keys_of()
+        latest[0] = node.current_values(stat)
+        keys = list(stat.editor.get("mix_keys", [])) if node.published_in(stat) else []
         if keys != shown_keys[0]:  # A (or the mode) changed: rebuild the rows
             shown_keys[0] = keys
             for row in dpg.get_item_children(table, 1) or []:
@@ -102,7 +106,7 @@ def mix_table(node: NodeView, pending: Pending, param: str = "mix") -> Refresh |
                     dpg.add_text(key)
                     radios[key] = dpg.add_radio_button(list(MIX_CHOICES), horizontal=True, default_value="-",
                                                        callback=choose, user_data=key)
-        mix = node.node.values.get(param) or {}
+        mix = latest[0].get(param) or {}
         for key, radio in radios.items():
             label = label_of(mix.get(key))
             if dpg.get_value(radio) != label:
@@ -116,22 +120,21 @@ def layer_markers(node: NodeView, pending: Pending) -> Refresh | None:
     text = dpg.add_text("", wrap=260)
 
     def refresh(stat: NodeStat | None) -> None:
-        lines = [part.strip() for part in (stat.status if stat else "").split("|") if part.strip()]
-        dpg.set_value(text, "\n".join(lines))
+        dpg.set_value(text, "\n".join(stat.status_parts if stat else ()))
 
     return refresh
 
 
 EDITORS: dict[str, Callable[[NodeView, Pending], Refresh | None]] = {
-    "KeyframeLoop": keyframe_list,
-    "ModelMix": mix_table,
-    "LayerTransform": layer_markers,
+    Role.KEYFRAMES: keyframe_list,
+    Role.MIXER: mix_table,
+    Role.LAYER_EDITS: layer_markers,
 }
 
 
 def build(node: NodeView, pending: Pending) -> Refresh | None:
-    """The node's editor in a static attribute of the current node, or None for other types."""
-    make = EDITORS.get(node.type_name)
+    """The editor of the node's first role that has one, in a static attribute of the current node, or None."""
+    make = next((EDITORS[role] for role in EDITORS if role in node.kind.roles), None)
     if make is None:
         return None
     with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Static):

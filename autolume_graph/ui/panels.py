@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from autolume_graph.roles import Role
 from autolume_graph.runtime import Snapshot
 from autolume_graph.session import Session
 from autolume_graph.ui.view import GraphView
@@ -117,7 +118,8 @@ class OutputPanel:
         refused = server.refused if server is not None else 0
         dpg.set_value(self.osc, f"OSC: {address}{f'  ({refused} refused senders)' if refused else ''}" if address else
                       f"OSC: off{' (' + self.session.errors['osc'] + ')' if 'osc' in self.session.errors else ''}")
-        senders = [str(n.node.values.get("sender_name", "")) for n in view.of_type("NDIOut")]
+        senders = [str(n.current_values(snapshot.nodes.get(n.id)).get("sender_name", ""))
+                   for n in view.with_role(Role.FRAME_SENDER)]
         dpg.set_value(self.ndi, f"NDI: {', '.join(s for s in senders if s) or 'none'}")
         dpg.delete_item(self.table, children_only=True, slot=1)
         for stat in sorted(snapshot.nodes.values(), key=lambda s: -s.cook_ms):

@@ -1,8 +1,8 @@
 """Parameter widgets drawn from the declarations; changes become SetParam commands.
 
-Each UI frame the widgets of visible nodes are refreshed from `node.values`, so values set
-elsewhere (OSC, undo, a preset) show up, except on a widget being dragged or whose own change
-has not landed yet. Right-click a widget for its OSC binding.
+Each UI frame the widgets of visible nodes are refreshed from the snapshot's copy of the values,
+so values set elsewhere (OSC, undo, a preset) show up, except on a widget being dragged or whose
+own change is not in a snapshot yet. Right-click a widget for its OSC binding.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import dearpygui.dearpygui as dpg
 
 from autolume_graph.commands import SetBinding, SetParam
 from autolume_graph.params import Binding, Param, ParamType
+from autolume_graph.runtime import Snapshot
 from autolume_graph.ui.dialogs import open_file
 from autolume_graph.ui.pending import Pending, reason
 from autolume_graph.ui.view import NodeView
@@ -32,42 +33,65 @@ def _number_format(param: Param, spec: str) -> str:
     return f"{spec} {param.unit.replace('%', '%%')}" if param.unit else spec
 
 
+def _float(name: str, param: Param, value: Any, on_change: OnChange, common: dict[str, Any], width: int) -> Item:
+    fmt = _number_format(param, "%.3f")
+    if param.min is not None and param.max is not None:
+        return dpg.add_slider_float(default_value=value, min_value=param.min, max_value=param.max,
+                                    width=width, format=fmt, **common)
+    return dpg.add_drag_float(default_value=value, speed=0.01, width=width, format=fmt, **common)
+
+
+def _int(name: str, param: Param, value: Any, on_change: OnChange, common: dict[str, Any], width: int) -> Item:
+    fmt = _number_format(param, "%d")
+    if param.min is not None and param.max is not None and param.max - param.min <= SLIDER_SPAN_MAX:
+        return dpg.add_slider_int(default_value=value, min_value=int(param.min), max_value=int(param.max),
+                                  width=width, format=fmt, **common)
+    return dpg.add_drag_int(default_value=value, width=width, format=fmt,
+                            min_value=int(param.min or 0), max_value=int(param.max or 0), **common)
+
+
+def _checkbox(name: str, param: Param, value: Any, on_change: OnChange, common: dict[str, Any], width: int) -> Item:
+    return dpg.add_checkbox(default_value=bool(value), **common)
+
+
+def _button(name: str, param: Param, value: Any, on_change: OnChange, common: dict[str, Any], width: int) -> Item:
+    return dpg.add_button(label=name, callback=lambda s, a, u: on_change(s, True, u), user_data=common["user_data"])
+
+
+def _combo(name: str, param: Param, value: Any, on_change: OnChange, common: dict[str, Any], width: int) -> Item:
+    return dpg.add_combo(items=list(param.choices), default_value=value, width=width, **common)
+
+
+def _text(name: str, param: Param, value: Any, on_change: OnChange, common: dict[str, Any], width: int) -> Item:
+    return dpg.add_input_text(default_value=value, width=width, on_enter=True, **common)
+
+
+def _file(name: str, param: Param, value: Any, on_change: OnChange, common: dict[str, Any], width: int) -> Item:
+    with dpg.group(horizontal=True):
+        text = dpg.add_input_text(default_value=value, width=width - 30, on_enter=True, **common)
+
+        def chosen(path: str) -> None:
+            dpg.set_value(text, path)
+            on_change(text, path, common["user_data"])
+
+        dpg.add_button(label="...", callback=lambda: open_file(chosen, param.file_kind, dpg.get_value(text)))
+    return text
+
+
+WidgetBuilder = Callable[[str, Param, Any, OnChange, dict[str, Any], int], Item]
+WIDGETS: dict[str, WidgetBuilder] = {
+    "float": _float, "int": _int, "checkbox": _checkbox, "button": _button,
+    "combo": _combo, "text": _text, "file": _file,
+}
+"""Widget kind (ParamKind.widget) -> builder; a new parameter type names one of these kinds."""
+
+
 def make_widget(name: str, param: Param, value: Any, on_change: OnChange, key: ParamKey, width: int) -> Item:
     """The widget of one parameter (inside the current container); returns the item holding its value."""
-    common: dict[str, Any] = {"label": name, "callback": on_change, "user_data": key}
-    ranged = param.min is not None and param.max is not None
-    if param.type is ParamType.FLOAT:
-        fmt = _number_format(param, "%.3f")
-        if ranged:
-            return dpg.add_slider_float(default_value=value, min_value=param.min, max_value=param.max,
-                                        width=width, format=fmt, **common)
-        return dpg.add_drag_float(default_value=value, speed=0.01, width=width, format=fmt, **common)
-    if param.type is ParamType.INT:
-        fmt = _number_format(param, "%d")
-        if ranged and param.max - param.min <= SLIDER_SPAN_MAX:
-            return dpg.add_slider_int(default_value=value, min_value=int(param.min), max_value=int(param.max),
-                                      width=width, format=fmt, **common)
-        return dpg.add_drag_int(default_value=value, width=width, format=fmt,
-                                min_value=int(param.min or 0), max_value=int(param.max or 0), **common)
-    if param.type is ParamType.BOOL:
-        return dpg.add_checkbox(default_value=bool(value), **common)
-    if param.type is ParamType.TRIGGER:
-        return dpg.add_button(label=name, callback=lambda s, a, u: on_change(s, True, u), user_data=key)
-    if param.type is ParamType.CHOICE:
-        return dpg.add_combo(items=list(param.choices), default_value=value, width=width, **common)
-    if param.type is ParamType.STRING:
-        return dpg.add_input_text(default_value=value, width=width, on_enter=True, **common)
-    if param.type is ParamType.PATH:
-        with dpg.group(horizontal=True):
-            text = dpg.add_input_text(default_value=value, width=width - 30, on_enter=True, **common)
-
-            def chosen(path: str) -> None:
-                dpg.set_value(text, path)
-                on_change(text, path, key)
-
-            dpg.add_button(label="...", callback=lambda: open_file(chosen, param.file_kind, dpg.get_value(text)))
-        return text
-    raise ValueError(f"no widget for {param.type.value} parameters")
+    build = WIDGETS.get(param.type.widget)
+    if build is None:
+        raise ValueError(f"no widget of kind {param.type.widget!r} for {param.type.name} parameters")
+    return build(name, param, value, on_change, {"label": name, "callback": on_change, "user_data": key}, width)
 
 
 def _same(shown: Any, value: Any) -> bool:
@@ -78,8 +102,8 @@ def _same(shown: Any, value: Any) -> bool:
 
 
 def has_widget(param: Param) -> bool:
-    """DATA parameters have node-specific editors instead of a widget."""
-    return param.type is not ParamType.DATA
+    """Parameter types without a widget kind (DATA) have node-specific editors instead."""
+    return bool(param.type.widget)
 
 
 @dataclass
@@ -108,7 +132,7 @@ class OscPopup:
             self.error = dpg.add_text("", color=ERROR_COLOR, wrap=300)
 
     def open(self, node: NodeView, name: str) -> None:
-        binding = node.node.binding(name)
+        binding = node.bindings[name]
         self.target = (node.id, name)
         dpg.set_value(self.title, f"{node.name}.{name}")
         dpg.set_value(self.enabled, binding.enabled)
@@ -144,14 +168,15 @@ class ParamWidgets:
         self.slots: dict[Item, ParamSlot] = {}
         self.by_node: dict[str, dict[str, ParamSlot]] = {}
         self.nodes: dict[str, NodeView] = {}
-        self._in_flight: dict[ParamKey, Future] = {}
+        self._in_flight: dict[ParamKey, Future] = {}  # a widget's own change, not applied yet
+        self._landed: dict[ParamKey, int] = {}  # ... applied after the snapshot of this frame was published
         self.popup = OscPopup(pending)
         with dpg.item_handler_registry() as self._handlers:
             dpg.add_item_clicked_handler(button=dpg.mvMouseButton_Right, callback=self._on_right_click)
 
     def add(self, node: NodeView, name: str, param: Param) -> Item:
         """Make the widget of `node`'s parameter `name` in the current container."""
-        widget = make_widget(name, param, node.node.values[name], self.on_change, (node.id, name), self.width)
+        widget = make_widget(name, param, node.values[name], self.on_change, (node.id, name), self.width)
         if param.doc:
             with dpg.tooltip(widget):
                 dpg.add_text(param.doc)
@@ -177,20 +202,34 @@ class ParamWidgets:
         """A widget changed (the Dear PyGui callback): submit the new value."""
         self._in_flight[key] = self.pending.submit(SetParam(key[0], key[1], value))
 
-    def refresh(self, node_id: str) -> None:
-        """Show the node's current values, leaving alone a widget in use or awaiting its own change."""
+    def _awaiting(self, key: ParamKey, frame: int) -> bool:
+        """Whether the widget's own change may not be in the snapshot of `frame` yet (so it must not be undone)."""
+        future = self._in_flight.get(key)
+        if future is not None:
+            if not future.done():
+                return True
+            del self._in_flight[key]
+            self._landed[key] = frame  # the render thread may not have published the frame that applied it
+        landed = self._landed.get(key)
+        if landed is None:
+            return False
+        if frame <= landed:
+            return True
+        del self._landed[key]
+        return False
+
+    def refresh(self, node_id: str, snapshot: Snapshot) -> None:
+        """Show the node's published values, leaving alone a widget in use or awaiting its own change."""
         node = self.nodes.get(node_id)
         if node is None:
             return
+        values = node.current_values(snapshot.nodes.get(node_id))
         for name, slot in self.by_node.get(node_id, {}).items():
-            future = self._in_flight.get((node_id, name))
-            if future is not None:
-                if not future.done():
-                    continue
-                del self._in_flight[(node_id, name)]
+            if self._awaiting((node_id, name), snapshot.frame):
+                continue
             if slot.param.type is ParamType.TRIGGER or dpg.is_item_active(slot.widget):
                 continue
-            value = node.node.values.get(name)
+            value = values.get(name)
             if not _same(dpg.get_value(slot.widget), value):
                 dpg.set_value(slot.widget, value)
 

@@ -1,6 +1,7 @@
 """A fresh random-weight StyleGAN3 (T or R) of any resolution, as a pickle-like `ModuleRecord`.
 
-For benchmarks and tests that need sizes no reference file covers. The layer schedule follows the
+For tests and benchmarks that need sizes no reference file covers; it lives with the tests because
+the product never builds a random StyleGAN3 (only the StyleGAN2 default model). The layer schedule follows the
 Alias-Free GAN paper (Karras et al. 2021, appendix F): cutoffs rise geometrically from 2 to half the
 image resolution over the non-critical layers, stopbands likewise from 2**2.1 to 2**0.3 above the
 last cutoff, each layer samples at the smallest power of two that holds its stopband (capped at the
@@ -15,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-from .safe_pickle import ModuleRecord
+from autolume_graph.gan.safe_pickle import ModuleRecord
 
 CONFIGS = {  # channel_base, channel_max, conv_kernel, radial down filters
     "T": (32768, 512, 3, False),
