@@ -158,6 +158,7 @@ def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int 
         "target": target,
         "device": device,
         "torch_threads": torch.get_num_threads(),
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),  # the vector ISA torch's CPU kernels chose
         "frames": frames,
         "fps": 1000.0 / ms,
         "ms_per_frame": ms,
@@ -177,7 +178,8 @@ def print_report(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))
         return
-    print(f"{result['target']} on {result['device']} ({result['torch_threads']} torch threads): "
+    print(f"{result['target']} on {result['device']} ({result['torch_threads']} torch threads, "
+          f"CPU kernels {result['cpu_kernels']}): "
           f"{result['fps']:.2f} fps end to end ({result['ms_per_frame']:.2f} ms/frame incl. copy to host)")
     if result["generator_ms"] is not None:
         print(f"  bare generator (eager float32 mapping + synthesis): {result['generator_ms']:.2f} ms "

@@ -109,6 +109,7 @@ class Runtime:
         self.services: dict[str, Any] = dict(services or {})
         self.frame_hooks: list[FrameHook] = []
         self.snapshot = Snapshot()
+        self._stats: dict[str, tuple[tuple, NodeStat]] = {}  # each node's last published stat, by what it shows
         self.last_report = FrameReport()
         self.engine_errors: dict[str, str] = {}
         self._queue: queue.SimpleQueue[tuple[Any, Future]] = queue.SimpleQueue()
@@ -279,13 +280,28 @@ class Runtime:
             rate = 1.0 / (now - self._last_step)
             self._fps_ema = rate if self._fps_ema == 0 else 0.9 * self._fps_ema + 0.1 * rate
         self._last_step = now
-        nodes = {n.id: _stat(n) for n in self.graph.nodes.values()}
+        nodes = {n.id: self._stat(n) for n in self.graph.nodes.values()}
+        if len(self._stats) > len(nodes):  # nodes left the graph: forget their stats
+            self._stats = {k: v for k, v in self._stats.items() if k in nodes}
         # a sink's last image stays up until it publishes again (never blank), but only while it exists
         names = {n.name for n in self.graph.nodes.values()}
         merged = {k: v for k, v in self.snapshot.published.items() if k in names}
         merged.update(published)
         self.snapshot = Snapshot(self.clock.frame, self.clock.time, self._fps_ema, frame_ms, nodes, merged,
                                  dict(self.engine_errors))
+
+    def _stat(self, n: Node) -> NodeStat:
+        """The node as readers see it; the previous stat again while nothing it shows can have changed
+        (values and editor data change only through `set_value` or a cook)."""
+        key = (id(n), n.name, n.param_version, n.cook_count, n.error, n.own_status, n.input_status)
+        found = self._stats.get(n.id)
+        if found is not None and found[0] == key:
+            return found[1]
+        status = n.node_status
+        stat = NodeStat(n.name, n.type_name, n.cook_ms, n.error, status.message, dict(n.values), n.editor_data(),
+                        status.state, status.parts, id(n))
+        self._stats[n.id] = (key, stat)
+        return stat
 
     def _loop(self) -> None:
         due = time.perf_counter()
@@ -336,10 +352,6 @@ class Runtime:
         return self._thread is not None
 
 
-def _stat(n: Node) -> NodeStat:
-    status = n.node_status
-    return NodeStat(n.name, n.type_name, n.cook_ms, n.error, status.message, dict(n.values), n.editor_data(),
-                    status.state, status.parts, id(n))
 
 
 def _hook_name(hook: FrameHook) -> str:
