@@ -40,6 +40,9 @@ def target_layers(model: StyleGANModel, mode: str, target: str) -> list[LayerInf
     return picked
 
 
+NO_EDITS = LayerEdits()  # one object for "nothing wired in", so an unwired chain start is no change each cook
+
+
 class LayerTransform(Node):
     """Transforms feature maps of chosen layers (affine, morphology, ...), overrides their noise, views one."""
 
@@ -78,7 +81,6 @@ class LayerTransform(Node):
         self._plan_key: tuple = ()
         self._layers: list[LayerInfo] = []
         self._edits: dict[str, Edit] = {}
-        self._out_key: tuple = ()
 
     def _plan(self, model: StyleGANModel, params: dict[str, Any]) -> None:
         """Rebuild the per-layer edit callables only when the model or an op parameter changed."""
@@ -99,18 +101,17 @@ class LayerTransform(Node):
         model, incoming = inputs.get("model"), inputs.get("edits")
         if model is None:
             raise NodeError("connect a model (its layers are the targets)")
-        incoming = LayerEdits() if incoming is None else incoming
+        incoming = NO_EDITS if incoming is None else incoming
         if not isinstance(incoming, LayerEdits):
             raise NodeError("the edits input needs an EDITS wire")
         self._plan(model, params)
         strength = params["noise_strength"]
         noise = {info.name: strength for info in self._layers if strength >= 0 and info.noise}
         view = self._layers[0].name if params["view"] and self._layers else None
-        out_key = (incoming, self._edits, tuple(noise.items()), view, params["view_channel"], params["view_normalize"])
-        if out_key == self._out_key:  # same incoming edits, plan, noise and view (items compare by identity first)
-            return {}
-        self._out_key = out_key
-        own = LayerEdits(self._edits, noise, view, params["view_channel"], params["view_normalize"])
-        parts = [f"{label}: {' '.join(names)}" for label, names in (("T", own.edits), ("N", noise)) if names]
+        parts = [f"{label}: {' '.join(names)}" for label, names in (("T", self._edits), ("N", noise)) if names]
         self.status = NodeStatus.of(*parts, f"view: {view}" if view else "")
-        return {"edits": incoming.then(own)}
+        channel, normalize = params["view_channel"], params["view_normalize"]
+        # the same incoming edits, plan, noise and view give the same edits object: no change downstream
+        key = (incoming, self._edits, tuple(noise.items()), view, channel, normalize)
+        return self.cached_outputs(
+            key, lambda: {"edits": incoming.then(LayerEdits(self._edits, noise, view, channel, normalize))})

@@ -78,7 +78,7 @@ def test_random_channel_selection_is_reproducible_from_its_seed(model, w):
 def test_plan_is_built_once_and_reused_until_an_op_parameter_changes(model):
     node, params, edits = transform(model, target="16", op="rotate", amount=30.0)
     edit = edits.edits["b16.conv0"]
-    assert node.cook(CTX, {"model": model}, params) == {}  # unchanged: nothing new, nothing rebuilt
+    assert node.cook(CTX, {"model": model}, params)["edits"] is edits  # unchanged: the same object, nothing rebuilt
     for name, value in [("view", True), ("noise_strength", 0.5), ("view_channel", 4)]:
         params[name] = value
         out = node.cook(CTX, {"model": model}, params)["edits"]
