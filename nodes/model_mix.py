@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from autolume_graph import workspace
-from autolume_graph.atomic import remove_stale_temps, write_with
+from autolume_graph.atomic import remove_stale_temps
 from autolume_graph.failure_memo import FailureMemo
 from autolume_graph.gan import wires
 from autolume_graph.gan.family import families, family_of
@@ -92,7 +92,7 @@ def _build(a: StyleGANModel, b: StyleGANModel, drop: frozenset[str]) -> _Mixed:
 def _save_new(model: StyleGANModel, path: Path) -> Path:
     """Save `model` as a new file at `path` (or the next free name); stale temporary files go first."""
     remove_stale_temps(path.parent)
-    return write_with(path, lambda temp: save_model(model, temp), overwrite=False)
+    return save_model(model, path, overwrite=False)
 
 
 class ModelMix(Node):

@@ -1,6 +1,6 @@
 """Our own model file: one `.safetensors` file whose header carries the JSON settings. No pickle.
 
-A single file (rather than a weights + config pair) is saved atomically with one `os.replace` and
+A single file (rather than a weights + config pair) is saved atomically (temp file, then rename) and
 cannot lose its config. The header metadata key `autolume_graph` holds JSON with `format`,
 `version`, `family` and `settings` (the model's `settings()`); the registered family's
 `build_from_settings` (`family.family_named`) rebuilds the structure (bounded and matched against the tensors first,
@@ -10,13 +10,13 @@ cannot lose its config. The header metadata key `autolume_graph` holds JSON with
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import safetensors
 import safetensors.torch
 import torch
+
+from autolume_graph.atomic import write_with
 
 from .family import family_named
 from .model import StyleGANModel, build_checked
@@ -28,27 +28,16 @@ SUFFIX = ".safetensors"
 METADATA_KEY = "autolume_graph"
 
 
-def save_model(model: StyleGANModel, path: str | Path) -> Path:
-    """Write `model` to `path` atomically (temp file in the same folder, then os.replace)."""
-    path = Path(path)
+def save_model(model: StyleGANModel, path: str | Path, *, overwrite: bool = True) -> Path:
+    """Write `model` to `path` atomically (`atomic.write_with`); `overwrite=False` never replaces an existing
+    file but takes the next free name. Returns where it went."""
     tensors = {name: value.detach().to("cpu", torch.float32).contiguous().clone()
                for name, value in model.state_dict().items()}
     # One metadata key: safetensors writes several in hash order, which would vary the bytes per run.
     header = {"format": FORMAT, "version": VERSION, "family": model.family, "settings": model.settings()}
     metadata = {METADATA_KEY: json.dumps(header, sort_keys=True)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        safetensors.torch.save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb") as f:  # on disk before the rename, or a power cut could leave an empty model
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a saved model is an ordinary readable file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_with(path, lambda temp: safetensors.torch.save_file(tensors, str(temp), metadata=metadata),
+                      overwrite=overwrite)
 
 
 def is_safe_format(path: Path) -> bool:
