@@ -288,7 +288,7 @@ class _AsPersistent:
 
 
 def _changed(reference: Path, change) -> bytes:
-    record = read_generator(reference)
+    record = read_generator(reference).record
     change(record)
     return pickle.dumps({"G_ema": _AsPersistent(record)}, protocol=4)
 

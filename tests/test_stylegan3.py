@@ -20,7 +20,7 @@ TRANSFORM = re.compile(r"_tx(-?[\d.]+)_ty(-?[\d.]+)_rot(-?[\d.]+)$")
 
 @pytest.fixture(scope="module", params=MODELS)
 def loaded(request, reference_dir: Path):
-    record = read_generator(reference_dir / f"{request.param}.pkl")
+    record = read_generator(reference_dir / f"{request.param}.pkl").record
     return request.param, record, build_from_record(record), reference_dir / request.param
 
 
@@ -89,7 +89,7 @@ def test_settings_rebuild_the_same_network(loaded):
 
 @pytest.mark.parametrize("name,config,base,cmax", [("sg3t_64_tiny", "T", 8192, 128), ("sg3r_64_tiny", "R", 16384, 256)])
 def test_random_config_schedule_equals_the_pickles(reference_dir: Path, name, config, base, cmax):
-    stored = read_generator(reference_dir / f"{name}.pkl").children["synthesis"]
+    stored = read_generator(reference_dir / f"{name}.pkl").record.children["synthesis"]
     made = random_record(64, config, channel_base=base, channel_max=cmax).children["synthesis"]
     assert made.attrs["layer_names"] == stored.attrs["layer_names"]
     assert made.attrs["output_scale"] == stored.attrs["output_scale"]

@@ -22,10 +22,11 @@ from .safe_pickle import ModelFileError, read_generator
 __all__ = ["ModelFileError", "load_model"]
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> StyleGANModel:
+def load_model(path: str | Path, device: str | torch.device = "cpu", network: str = "G_ema") -> StyleGANModel:
     """The generator in `path` in eval mode on `device` (channels_last on CPU, where it is faster).
 
-    Bad input raises ModelFileError with one line: the path, a colon, the reason.
+    `network` picks a training snapshot's G_ema (default) or G; when the file lacks it the other is
+    loaded and `model.load_note` says so. Bad input raises ModelFileError with one line: the path, a colon, the reason.
     """
     path = Path(path)
     if not path.exists():
@@ -35,9 +36,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> StyleGAN
     try:
         if is_safe_format(path):
             model = load_safe_model(path)
+            note = "" if network == "G_ema" else "our model file holds one network"
         else:
-            record = read_generator(path)
-            model = family_for_record(record).build_from_record(record)
+            choice = read_generator(path, network)
+            model = family_for_record(choice.record).build_from_record(choice.record)
+            note = choice.note
     except ModelFileError as exc:
         message = str(exc).splitlines()[0] if str(exc) else "unreadable model"
         raise ModelFileError(message if message.startswith(f"{path}:") else f"{path}: {message}") from None
@@ -45,4 +48,5 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> StyleGAN
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(f"{path}: cannot build network ({reason})") from None
     model = model.to(device).eval().requires_grad_(False)
+    model.load_note = note
     return model.set_channels_last(torch.device(device).type == "cpu")

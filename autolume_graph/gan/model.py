@@ -70,9 +70,16 @@ class StyleGANModel(torch.nn.Module):
     z_dim: int
     w_dim: int
     num_ws: int
-    img_resolution: int
+    img_resolution: int  # the largest block's resolution (its name: b64); the picture is `img_size`
     img_channels: int
+    c_dim: int = 0  # number of classes a conditional network's mapping takes (0: unconditional)
     live_buffers: tuple[str, ...] = ()
+    load_note: str = ""  # set by the loader: why another network than the one asked for is shown
+
+    @property
+    def img_size(self) -> tuple[int, int]:
+        """The picture's (height, width): square unless the family's synthesis says otherwise."""
+        return getattr(self.synthesis, "img_size", (self.img_resolution, self.img_resolution))
 
     def layer_info(self) -> list[LayerInfo]:
         """The feature-map layers in forward order."""

@@ -138,17 +138,34 @@ def read_pickle(path: str | Path) -> Any:
         raise ModelFileError(f"{path}: cannot read network pickle ({reason})") from None
 
 
-def read_generator(path: str | Path) -> ModuleRecord:
-    """The generator of a snapshot: `G_ema` preferred, then `G`, or a bare generator module."""
+NETWORKS = ("G_ema", "G")  # which generator of a training snapshot: the averaged one (default) or the trained
+
+
+@dataclass
+class GeneratorChoice:
+    """The generator record read from a file, which network it is, and why, if not the one asked for."""
+
+    record: ModuleRecord
+    network: str
+    note: str = ""
+
+
+def read_generator(path: str | Path, network: str = "G_ema") -> GeneratorChoice:
+    """The generator of a snapshot: `network` (G_ema or G), else the other with a note; or a bare generator."""
+    if network not in NETWORKS:
+        raise ModelFileError(f"network must be one of {', '.join(NETWORKS)}, not {network!r}")
     data = read_pickle(path)
     if isinstance(data, ModuleRecord):
-        record = data
+        choice = GeneratorChoice(data, network, "" if network == "G_ema" else "the file holds one network")
     elif isinstance(data, dict):
-        record = next((data[k] for k in ("G_ema", "G") if isinstance(data.get(k), ModuleRecord)), None)
-        if record is None:
+        found = [k for k in (network, *NETWORKS) if isinstance(data.get(k), ModuleRecord)]
+        if not found:
             raise ModelFileError(f"{path}: pickle holds no generator (no G_ema or G)")
+        note = "" if found[0] == network else f"the file has no {network}; showing {found[0]}"
+        choice = GeneratorChoice(data[found[0]], found[0], note)
     else:
         raise ModelFileError(f"{path}: pickle holds a {type(data).__name__}, not a generator")
+    record = choice.record
     if "synthesis" not in record.children or "mapping" not in record.children:
         raise ModelFileError(f"{path}: {record.class_name} is not a StyleGAN generator")
-    return record
+    return choice
