@@ -280,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=devices)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("convert", help="convert a network pickle (NVIDIA, Autolume, TensorFlow) to our safe model file")
+    p.add_argument("source", help="network pickle to read (as data: nothing in it is run)")
+    p.add_argument("target", help="our model file to write (.safetensors; never overwrites)")
+    p.add_argument("--network", default="G_ema", choices=["G_ema", "G"],
+                   help="which generator of a training snapshot (TensorFlow: G_ema is Gs)")
+    p.set_defaults(func=lambda a: _lazy("autolume_graph.convert", "cmd_convert")(a))
     return parser
 
 

@@ -124,6 +124,7 @@ DIMENSION_LIMITS: dict[str, tuple[int, int]] = {
     "w_dim": (1, 4096), "num_ws": (1, 64), "kernel_size": (1, 15), "conv_kernel": (1, 15), "filter_size": (1, 64),
     "up": (1, 16), "up_factor": (1, 16), "down_factor": (1, 16), "up_taps": (1, 256), "down_taps": (1, 256),
     "padding": (-1024, 1024), "num_conv": (0, 64), "num_torgb": (0, 64),
+    "init_res": (1, 16), "c_dim": (0, 4096),  # Autolume's non-square start [h0, w0]; a conditional net's classes
 }
 SCALAR_KEYS = {"weight_gain", "bias_gain", "act_gain", "conv_clamp", "sampling_rate", "bandwidth", "output_scale"}
 MAX_LIST = 256  # layers, blocks, mapping layers
