@@ -129,17 +129,28 @@ class SetParam(Command):
 
 @dataclass
 class Rename(Command):
+    """A new name for a node. Its parameters keep the OSC addresses controllers already send to: each
+    enabled default binding (`/<old name>/<param>`) is pinned as an explicit one before the rename."""
+
     node_id: str
     name: str
     _old: str = ""
+    _old_bindings: dict[str, Binding] = field(default_factory=dict)
 
     def apply(self, graph: Graph) -> None:
         node = graph.node(self.node_id)
-        self._old = node.name
-        graph.rename(node.id, self.name)
+        old_name, old_bindings = node.name, dict(node.bindings)
+        pinned = {name: node.binding(name) for name, param in node.params.items()
+                  if param.osc_addressable and name not in node.bindings and node.binding(name).enabled}
+        graph.rename(node.id, self.name)  # refuses before anything changed
+        node.bindings.update(pinned)
+        self._old, self._old_bindings = old_name, old_bindings
 
     def revert(self, graph: Graph) -> None:
+        node = graph.node(self.node_id)
         graph.rename(self.node_id, self._old)
+        node.bindings.clear()
+        node.bindings.update(self._old_bindings)
 
 
 @dataclass
@@ -161,6 +172,9 @@ class SetBinding(Command):
             compile_mapping(self.binding.mapping)
         except ExpressionError as exc:
             raise GraphError(f"mapping {self.binding.mapping!r}: {exc}") from None
+        problem = self.binding.problem()
+        if problem is not None:
+            raise GraphError(problem)
         self._old = node.bindings.get(self.param)
         node.bindings[self.param] = self.binding
         graph.structure_version += 1

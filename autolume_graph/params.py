@@ -210,6 +210,24 @@ def Data(default: Any = None, *, doc: str = "", resets: bool = False) -> Param:
     return Param(ParamType.DATA, default, doc, resets=resets)
 
 
+MAX_ADDRESS = 256
+_ADDRESS_RESERVED = set(" #*,?[]{}")  # OSC pattern and type-tag characters, and spaces
+
+
+def address_problem(address: str) -> str | None:
+    """Why `address` cannot be an OSC address a parameter listens on, or None when it can."""
+    if not address.startswith("/"):
+        return f"OSC address {address!r} must start with /"
+    if len(address) > MAX_ADDRESS:
+        return f"OSC address is longer than {MAX_ADDRESS} characters"
+    bad = sorted(set(address) & _ADDRESS_RESERVED) or [c for c in address if not c.isprintable()][:1]
+    if bad:
+        return f"OSC address {address!r} may not contain {bad[0]!r}"
+    if "//" in address or address.endswith("/"):
+        return f"OSC address {address!r} has an empty part"
+    return None
+
+
 @dataclass
 class Binding:
     """How an OSC address drives a parameter: the address and a mapping expression in `x`."""
@@ -217,6 +235,10 @@ class Binding:
     enabled: bool = False
     address: str = ""
     mapping: str = "x"
+
+    def problem(self) -> str | None:
+        """Why this binding cannot listen (its address), or None; a disabled one listens on nothing."""
+        return address_problem(self.address) if self.enabled else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "address": self.address, "mapping": self.mapping}

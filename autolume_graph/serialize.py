@@ -150,7 +150,12 @@ def _build_node(entry: dict[str, Any], registry: Registry) -> Node:
     node.reset()
     for name, b in (entry.get("bindings") or {}).items():
         if name in node.params and isinstance(b, dict):
-            node.bindings[name] = Binding.from_dict(b)
+            binding = Binding.from_dict(b)
+            problem = binding.problem()
+            if problem is not None:
+                log.warning("%s.%s: dropping the OSC binding (%s)", type_name, name, problem)
+                continue
+            node.bindings[name] = binding
     return node
 
 

@@ -137,3 +137,38 @@ def test_listen_moves_the_server_and_keeps_it_in_the_graph(session):
     wobble = node(session, "wobble")
     send_and_step(session, [("/wobble/frequency", 3.5)], until=lambda: wobble.values["frequency"] == 3.5)
     assert session.oscquery is not None and session.oscquery.osc_port == port
+
+
+def test_renaming_a_node_keeps_the_addresses_controllers_send_to(session):
+    """Issue 20 bug 6: after a rename `/mix/b` still drives the parameter; undo restores both."""
+    from autolume_graph.commands import Rename
+
+    mix = node(session, "mix")
+    session.runtime.call(SetBinding(mix.id, "a", Binding(True, "/fader/1", "x")))
+    session.runtime.call(Rename(mix.id, "blend"))
+    assert mix.binding("b").address == "/mix/b"  # the editor shows the kept address
+    assert mix.binding("a").address == "/fader/1"
+    send_and_step(session, [("/mix/b", 3.0), ("/fader/1", 2.0)],
+                  until=lambda: mix.values["b"] == 3.0 and mix.values["a"] == 2.0)
+    assert session.osc_server.mailbox.counts().get("unknown-address", 0) == 0
+    session.runtime.undo()
+    assert mix.name == "mix" and "b" not in mix.bindings and mix.binding("a").address == "/fader/1"
+
+
+@pytest.mark.parametrize("address", ["knob", "/two words", "/a//b", "/a/", "/wild*", "/" + "x" * 300])
+def test_a_binding_needs_a_valid_osc_address(session, address):
+    """Issue 20 bug 7: an address without a leading / (or with pattern characters) is refused."""
+    mix = node(session, "mix")
+    with pytest.raises(GraphError, match="OSC address"):
+        session.runtime.call(SetBinding(mix.id, "b", Binding(True, address, "x")))
+    assert "b" not in mix.bindings
+
+
+def test_a_file_with_a_bad_address_keeps_the_default_binding(tmp_path, caplog):
+    graph = make_graph()
+    graph.node("mix").bindings["b"] = Binding(True, "no-slash", "x")
+    path = tmp_path / "bad.agraph"
+    save_graph(graph, path)
+    loaded = load_graph(path)
+    assert loaded.node("mix").binding("b").address == "/mix/b"
+    assert "dropping the OSC binding" in caplog.text
