@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OSC_HOST = "127.0.0.1"
 DEFAULT_OSC_PORT = 1338
+SWITCH_WAIT_S = 60.0  # a preset's swap waits for the render thread's next frame boundary
 
 
 class Session:
@@ -121,11 +122,15 @@ class Session:
         self.oscquery = self.osc_server = None
 
     # --- presets -----------------------------------------------------------------
-    def switch_to(self, graph: Graph) -> None:
-        """Prepare a loaded graph off the render thread (models preload), then swap it in between frames."""
+    def switch_to(self, graph: Graph) -> Future:
+        """Prepare a loaded graph off the render thread (models preload), then swap it in between frames.
+
+        The Future is done once the graph runs (or was refused: its exception)."""
         for node in graph.nodes.values():
             node.prepare(self.runtime.device)
-        self.runtime.submit(lambda rt: rt.swap_graph(graph)).add_done_callback(self._switched)
+        swapped = self.runtime.submit(lambda rt: rt.swap_graph(graph))
+        swapped.add_done_callback(self._switched)
+        return swapped
 
     def _switched(self, done: Future) -> None:
         """A refused switch (a graph that cannot be cooked) is shown; the running graph stays."""
@@ -133,10 +138,13 @@ class Session:
             self.errors["preset"] = one_line(done.exception())
 
     def switch_preset(self, name: str, wait: bool = False) -> threading.Thread:
-        """Load and switch to a preset in a worker; a bad preset is reported and the show goes on."""
+        """Load and switch to a preset in a worker; a bad preset is reported and the show goes on.
+
+        The worker ends once the preset runs (or failed, in `errors["preset"]`), so whoever holds the
+        thread can confirm it."""
         def work() -> None:
             try:
-                self.switch_to(self.presets.load(name))
+                self.switch_to(self.presets.load(name)).result(timeout=SWITCH_WAIT_S)
                 self.errors.pop("preset", None)
             except Exception as exc:  # noqa: BLE001 - any failure is reported, the current graph stays
                 self.errors["preset"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

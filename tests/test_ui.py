@@ -132,7 +132,7 @@ def test_link_through_the_editor_reaches_the_graph_and_a_bad_one_is_refused(show
     settle(session, editor)
     assert all(e.src != pattern or e.dst != math for e in graph.edges)
     assert len(canvas.links) == before
-    assert "cannot connect pattern.image (image) to math.b (float)" in dpg.get_value(editor.status)
+    assert "cannot connect pattern.image (image) to math.b (float)" in editor.status.text
 
     link = next(item for item, edge in canvas.links.items() if edge == good)
     canvas.on_delink(canvas.editor, link)
@@ -211,7 +211,7 @@ def test_add_duplicate_rename_delete_and_undo(shown: tuple[Session, Editor]) -> 
     dpg.set_value(editor.widgets.by_node[added.id]["value"].widget, 0.0)
     canvas.rename_selected("nothing-selected")
     settle(session, editor)
-    assert "select one node" in dpg.get_value(editor.status)
+    assert "select one node" in editor.status.text
 
     canvas.undo()
     settle(session, editor)
@@ -311,3 +311,29 @@ def test_the_performance_panel_moves_osc_to_another_port(editor_session: tuple[S
     while session.runtime.target_fps != 25.0 and time.monotonic() < deadline:
         settle(session, editor, cycles=1)
     assert session.runtime.target_fps == 25.0
+
+
+def test_status_bar_confirms_in_grey_and_an_edit_clears_a_stale_error(shown: tuple[Session, Editor]) -> None:
+    """Issue 20 bug 8: a refusal is red until a later edit goes through; saves and preset loads confirm."""
+    session, editor = shown
+    canvas = editor.canvas
+    constant, math, pattern = (node_id(session, n) for n in ("constant", "math", "pattern"))
+    canvas.on_link(canvas.editor, (canvas.pin_of[(pattern, "image", True)], canvas.pin_of[(math, "b", False)]))
+    settle(session, editor)
+    assert editor.status.showing_error and "cannot connect" in editor.status.text
+    canvas.on_link(canvas.editor, (canvas.pin_of[(constant, "value", True)], canvas.pin_of[(math, "b", False)]))
+    settle(session, editor)
+    assert not editor.status.showing_error and "cannot connect" not in editor.status.text
+
+    editor.presets.save("status-check")
+    deadline = time.monotonic() + 10
+    while "saved" not in editor.status.text and time.monotonic() < deadline:
+        settle(session, editor, cycles=1)
+    assert "saved" in editor.status.text and not editor.status.showing_error
+
+    editor.presets.load("status-check")
+    assert editor.status.text == "loading preset status-check..." and not editor.status.showing_error
+    deadline = time.monotonic() + 10
+    while "loaded" not in editor.status.text and time.monotonic() < deadline:
+        settle(session, editor, cycles=1)
+    assert editor.status.text == "preset status-check loaded" and not editor.status.showing_error

@@ -161,9 +161,9 @@ def test_undo_after_an_osc_change_restores_the_edit_and_says_so(live: tuple[Sess
     editor.report("ready", error=False)
 
     editor.canvas.undo()
-    until(editor, lambda: dpg.get_value(editor.status) != "ready", "the undo's status line")
-    assert LIVE_NOTE in dpg.get_value(editor.status)
-    assert "math.b" in dpg.get_value(editor.status)
+    until(editor, lambda: editor.status.text != "ready", "the undo's status line")
+    assert LIVE_NOTE in editor.status.text
+    assert "math.b" in editor.status.text
     assert live_value(session, "math", "b") == pytest.approx(start)  # restored anyway, as documented
     until(editor, lambda: dpg.get_value(widget) == pytest.approx(start), "the restored value in the widget")
 
@@ -173,7 +173,7 @@ def test_undo_after_an_osc_change_restores_the_edit_and_says_so(live: tuple[Sess
     editor.canvas.undo()
     until(editor, lambda: live_value(session, "math", "b") == pytest.approx(start), "the second undo")
     until(editor, lambda: dpg.get_value(widget) == pytest.approx(start), "the second restore in the widget")
-    assert dpg.get_value(editor.status) == "ready"
+    assert editor.status.text == "ready"
     assert tripwire.reads == []
 
 

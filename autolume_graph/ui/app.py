@@ -25,9 +25,10 @@ from autolume_graph.ui.models import ModelsPanel
 from autolume_graph.ui.palette import Palette
 from autolume_graph.ui.panels import OutputPanel
 from autolume_graph.ui.pending import Pending
-from autolume_graph.ui.presets import PresetsPanel, pack_graph, write_in_worker
+from autolume_graph.ui.presets import Outcome, PresetsPanel, pack_graph, write_in_worker
+from autolume_graph.ui.status import StatusBar
 from autolume_graph.ui.view import capture_if_changed
-from autolume_graph.ui.widgets import ERROR_COLOR, ParamWidgets
+from autolume_graph.ui.widgets import ParamWidgets
 
 SIDE_WIDTH = 470
 STATUS_HEIGHT = 28
@@ -43,13 +44,14 @@ class Editor:
         self.path = Path(path) if path else None
         self.registry = registry or default_registry()
         self._view_query: Future | None = None
-        self._saves: list[str] = []
+        self._saves: list[Outcome] = []
         self._engine_error = ""  # the engine failure last shown in the status bar
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)
         dpg.create_viewport(title=f"autolume-graph {self.path.name if self.path else ''}".strip(),
                             width=width, height=height, x_pos=0, y_pos=0)
-        self.pending = Pending(self.runtime, self.report)
+        self.status = StatusBar()
+        self.pending = Pending(self.runtime, self.status)
         self.widgets = ParamWidgets(self.pending)
         with dpg.window(tag="main", no_scrollbar=True):
             with dpg.group(horizontal=True):
@@ -64,7 +66,7 @@ class Editor:
                             self.models = ModelsPanel(self.pending, lambda: self.canvas.view, self.canvas.selected)
                         with dpg.tab(label="Presets"):
                             self.presets = PresetsPanel(session, self.pending)
-            self.status = dpg.add_text("ready")
+            self.status.attach()
         self._bind_keys()
         dpg.set_primary_window("main", True)
         dpg.setup_dearpygui()
@@ -90,8 +92,7 @@ class Editor:
     # --- status bar -----------------------------------------------------------------
     def report(self, message: str, error: bool = True) -> None:
         """One line in the status bar (errors in red)."""
-        dpg.set_value(self.status, message)
-        dpg.configure_item(self.status, color=ERROR_COLOR if error else (200, 200, 200, 255))
+        self.status.show(message, error)
 
     def save(self) -> None:
         """Save the graph to the file it was opened from (packed on the render thread, written in a worker)."""
@@ -116,8 +117,7 @@ class Editor:
             if snapshot.engine_error:
                 self.report(snapshot.engine_error)
         while self._saves:
-            message = self._saves.pop(0)
-            self.report(message, error=message.startswith("could not"))
+            self.report(*self._saves.pop(0))
 
     def _update_view(self) -> None:
         query = self._view_query

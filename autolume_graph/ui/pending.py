@@ -1,7 +1,8 @@
 """Work submitted to the render thread, resolved on the UI thread.
 
 The UI never waits on a future: each UI frame `poll` hands finished results to their callbacks,
-so callbacks may touch Dear PyGui, and a refused command's reason reaches the status bar.
+so callbacks may touch Dear PyGui, and a refused command's reason reaches the status bar (work
+that went through clears an earlier refusal there).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from autolume_graph.commands import Command
 from autolume_graph.runtime import Runtime
+from autolume_graph.ui.status import StatusBar
 
 Work = Command | Callable[[Runtime], Any]
 OnResult = Callable[[Any], None]
@@ -25,17 +27,25 @@ def reason(exc: BaseException) -> str:
 
 
 class Pending:
-    """Futures of submitted work; `report` receives the reason of each failure without its own handler."""
+    """Futures of submitted work; the status bar shows the reason of each failure without its own handler."""
 
-    def __init__(self, runtime: Runtime, report: Callable[[str], None]) -> None:
+    def __init__(self, runtime: Runtime, status: StatusBar) -> None:
         self.runtime = runtime
-        self.report = report
+        self.status = status
         self._waiting: list[tuple[Future, OnResult | None, OnError | None]] = []
 
     def submit(self, work: Work, on_result: OnResult | None = None, on_error: OnError | None = None) -> Future:
         future = self.runtime.submit(work)
         self._waiting.append((future, on_result, on_error))
         return future
+
+    def report(self, message: str) -> None:
+        """An error line in the status bar."""
+        self.status.error(message)
+
+    def inform(self, message: str) -> None:
+        """A confirmation line in the status bar."""
+        self.status.inform(message)
 
     def poll(self) -> None:
         """Run the callbacks of finished work (on the calling, UI, thread)."""
@@ -46,6 +56,7 @@ class Pending:
         for future, on_result, on_error in finished:
             error = future.exception()
             if error is None:
+                self.status.succeeded()
                 if on_result is not None:
                     on_result(future.result())
             elif on_error is not None:

@@ -41,15 +41,18 @@ def pack_graph(runtime: Runtime) -> bytes:
     return pack(graph_to_dict(runtime.graph))
 
 
-def write_in_worker(path: Path, data: bytes, done: list[str]) -> None:
-    """Write a file off the UI thread; `done` receives the outcome line for the UI to show."""
+Outcome = tuple[str, bool]  # a line for the status bar, and whether it is an error
+
+
+def write_in_worker(path: Path, data: bytes, done: list[Outcome]) -> None:
+    """Write a file off the UI thread; `done` receives the outcome for the UI to show."""
     def work() -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, data)
-            done.append(f"saved {path}")
+            done.append((f"saved {path}", False))
         except OSError as exc:
-            done.append(f"could not save {path}: {reason(exc)}")
+            done.append((f"could not save {path}: {reason(exc)}", True))
 
     threading.Thread(target=work, name="save-graph", daemon=True).start()
 
@@ -60,8 +63,9 @@ class PresetsPanel:
     def __init__(self, session: Session, pending: Pending) -> None:
         self.session = session
         self.pending = pending
-        self.outcomes: list[str] = []
+        self.outcomes: list[Outcome] = []
         self.chosen: str | None = None
+        self._loading: tuple[str, threading.Thread] | None = None
         self._shown_failure: str | None = None
         with dpg.theme() as self._empty_theme, dpg.theme_component(dpg.mvAll, enabled_state=False):
             dpg.add_theme_color(dpg.mvThemeCol_Text, EMPTY_COLOR)
@@ -105,8 +109,8 @@ class PresetsPanel:
         self.refresh()
 
     def load(self, name: str) -> None:
-        self.session.switch_preset(name)
-        self.pending.report(f"loading preset {name}...")
+        self._loading = (name, self.session.switch_preset(name))
+        self.pending.inform(f"loading preset {name}...")
 
     def save(self, name: str) -> None:
         try:
@@ -133,11 +137,16 @@ class PresetsPanel:
         self.refresh()
 
     def poll(self) -> None:
-        """Each UI frame: report finished saves and preset load failures."""
+        """Each UI frame: report finished saves, a preset load that finished, and preset load failures."""
         while self.outcomes:
-            self.pending.report(self.outcomes.pop(0))
+            message, error = self.outcomes.pop(0)
+            self.pending.status.show(message, error)
             self.refresh()
         failure = self.session.errors.get("preset")
+        if self._loading is not None and not self._loading[1].is_alive():
+            if not failure:
+                self.pending.inform(f"preset {self._loading[0]} loaded")
+            self._loading = None
         if failure and failure != self._shown_failure:
             self.pending.report(f"preset: {failure}")
         self._shown_failure = failure

@@ -19,10 +19,10 @@ from autolume_graph.params import Binding, Param, ParamType
 from autolume_graph.runtime import Snapshot
 from autolume_graph.ui.dialogs import open_file
 from autolume_graph.ui.pending import Pending, reason
+from autolume_graph.ui.status import ERROR_COLOR
 from autolume_graph.ui.view import NodeView
 
 Item = int | str
-ERROR_COLOR = (255, 90, 90, 255)
 SLIDER_SPAN_MAX = 100000  # wider integer ranges (seeds) get a drag widget instead of a slider
 
 ParamKey = tuple[str, str]
