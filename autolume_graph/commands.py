@@ -7,6 +7,7 @@ value from before the edit even over a later live change, and `Command.undo_note
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,17 +189,26 @@ class SetBinding(Command):
         graph.structure_version += 1
 
 
+_edit_versions = itertools.count(1)  # process-wide, so a swapped-in graph's history never repeats a version
+
+
 class History:
-    """Applies commands to a graph and keeps undo/redo stacks."""
+    """Applies commands to a graph and keeps undo/redo stacks.
+
+    `version` changes with every edit, undo and redo (and differs between histories): an editor that
+    noted it when saving knows whether the graph has unsaved edits.
+    """
 
     def __init__(self, graph: Graph, limit: int = 500) -> None:
         self.graph = graph
         self.limit = limit
         self.undo_stack: list[Command] = []
         self.redo_stack: list[Command] = []
+        self.version = next(_edit_versions)
 
     def do(self, command: Command, merge: bool = True) -> None:
         command.apply(self.graph)
+        self.version = next(_edit_versions)
         self.redo_stack.clear()
         if merge and self.undo_stack and self.undo_stack[-1].merge(command):
             return
@@ -210,6 +220,7 @@ class History:
             return False
         command = self.undo_stack.pop()
         command.revert(self.graph)
+        self.version = next(_edit_versions)
         self.redo_stack.append(command)
         return True
 
@@ -218,5 +229,6 @@ class History:
             return False
         command = self.redo_stack.pop()
         command.apply(self.graph)
+        self.version = next(_edit_versions)
         self.undo_stack.append(command)
         return True

@@ -70,6 +70,7 @@ class Snapshot:
     nodes: dict[str, NodeStat] = field(default_factory=dict)
     published: dict[str, Any] = field(default_factory=dict)
     engine_errors: dict[str, str] = field(default_factory=dict)  # what failed around the nodes, by source
+    edit_version: int = 0  # the history's version (`commands.History.version`): unsaved edits show as a change
 
     @property
     def engine_error(self) -> str:
@@ -201,11 +202,11 @@ class Runtime:
             else:
                 future.set_result(result)
 
-    def swap_graph(self, graph: Graph) -> None:
+    def swap_graph(self, graph: Graph) -> int:
         """Replace the running graph (a preset switch) between two frames; the old one's nodes close.
 
         The new graph is planned first: one that cannot be cooked raises GraphError and the old graph keeps
-        rendering, with the reason in `engine_errors`.
+        rendering, with the reason in `engine_errors`. Returns the new history's version.
         """
         try:
             plan = build_plan(graph)
@@ -217,6 +218,7 @@ class Runtime:
         self.history = History(graph)
         self.scheduler = Scheduler(graph, plan)
         self._track_nodes()
+        return self.history.version
 
     # --- the frame -------------------------------------------------------------------
     def _note(self, source: str, message: str) -> None:
@@ -288,7 +290,7 @@ class Runtime:
         merged = {k: v for k, v in self.snapshot.published.items() if k in names}
         merged.update(published)
         self.snapshot = Snapshot(self.clock.frame, self.clock.time, self._fps_ema, frame_ms, nodes, merged,
-                                 dict(self.engine_errors))
+                                 dict(self.engine_errors), self.history.version)
 
     def _stat(self, n: Node) -> NodeStat:
         """The node as readers see it; the previous stat again while nothing it shows can have changed

@@ -16,16 +16,16 @@ from pathlib import Path
 import dearpygui.dearpygui as dpg
 import numpy as np
 
-from autolume_graph.graph import Graph
 from autolume_graph.registry import Registry, default_registry
 from autolume_graph.runtime import Runtime
 from autolume_graph.session import Session
 from autolume_graph.ui.canvas import Canvas
+from autolume_graph.ui.graph_file import GraphDocument, open_for_editing, recent_graphs
 from autolume_graph.ui.models import ModelsPanel
 from autolume_graph.ui.palette import Palette
 from autolume_graph.ui.panels import OutputPanel
 from autolume_graph.ui.pending import Pending
-from autolume_graph.ui.presets import Outcome, PresetsPanel, pack_graph, write_in_worker
+from autolume_graph.ui.presets import PresetsPanel
 from autolume_graph.ui.status import StatusBar
 from autolume_graph.ui.view import capture_if_changed
 from autolume_graph.ui.widgets import ParamWidgets
@@ -41,19 +41,23 @@ class Editor:
                  width: int = 1600, height: int = 1000) -> None:
         self.session = session
         self.runtime = session.runtime
-        self.path = Path(path) if path else None
         self.registry = registry or default_registry()
         self._view_query: Future | None = None
-        self._saves: list[Outcome] = []
         self._engine_error = ""  # the engine failure last shown in the status bar
+        self._title = ""
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)
-        dpg.create_viewport(title=f"autolume-graph {self.path.name if self.path else ''}".strip(),
-                            width=width, height=height, x_pos=0, y_pos=0)
+        # closing asks about unsaved edits first (`request_close`)
+        dpg.create_viewport(title="autolume-graph", width=width, height=height, x_pos=0, y_pos=0,
+                            disable_close=True)
+        dpg.set_exit_callback(lambda: self.request_close())
         self.status = StatusBar()
         self.pending = Pending(self.runtime, self.status)
         self.widgets = ParamWidgets(self.pending)
+        self.document = GraphDocument(session, self.pending, Path(path) if path else None,
+                                      self.runtime.call(lambda rt: rt.history.version))
         with dpg.window(tag="main", no_scrollbar=True):
+            self._menu()
             with dpg.group(horizontal=True):
                 with dpg.child_window(width=-SIDE_WIDTH - 8, height=-STATUS_HEIGHT):
                     self.canvas = Canvas(self.pending, self.registry, self.widgets, self.report)
@@ -72,10 +76,37 @@ class Editor:
         dpg.setup_dearpygui()
         dpg.show_viewport()
 
+    def _menu(self) -> None:
+        document = self.document
+        with dpg.menu_bar():
+            with dpg.menu(label="File"):
+                dpg.add_menu_item(label="New", shortcut="Ctrl+N", callback=lambda: document.new())
+                dpg.add_menu_item(label="Open...", shortcut="Ctrl+O", callback=lambda: document.open())
+                self.recent_menu = dpg.add_menu(label="Open recent")
+                dpg.add_menu_item(label="Save", shortcut="Ctrl+S", callback=lambda: document.save())
+                dpg.add_menu_item(label="Save As...", shortcut="Ctrl+Shift+S", callback=lambda: document.save_as())
+        self._recent_shown: list[str] = []
+
+    def _refresh_recent(self) -> None:
+        recent = recent_graphs()
+        if recent == self._recent_shown:
+            return
+        self._recent_shown = recent
+        dpg.delete_item(self.recent_menu, children_only=True)
+        for entry in recent:
+            dpg.add_menu_item(label=entry, parent=self.recent_menu, user_data=entry,
+                              callback=lambda s, a, u: self.document.open_recent(u))
+
+    def request_close(self) -> None:
+        """The window's close button (or a test): quit now, or after the unsaved-edits prompt."""
+        self.document.close(dpg.stop_dearpygui)
+
     def _bind_keys(self) -> None:
-        def with_ctrl(action: Callable[[], None]) -> Callable[[], None]:
+        def with_ctrl(action: Callable[[], None], shift: bool = False) -> Callable[[], None]:
             def run() -> None:
-                if dpg.is_key_down(dpg.mvKey_LControl) or dpg.is_key_down(dpg.mvKey_RControl):
+                ctrl = dpg.is_key_down(dpg.mvKey_LControl) or dpg.is_key_down(dpg.mvKey_RControl)
+                shifted = dpg.is_key_down(dpg.mvKey_LShift) or dpg.is_key_down(dpg.mvKey_RShift)
+                if ctrl and shifted == shift:
                     action()
             return run
 
@@ -85,7 +116,10 @@ class Editor:
         with dpg.handler_registry():
             dpg.add_key_press_handler(dpg.mvKey_Z, callback=with_ctrl(self.canvas.undo))
             dpg.add_key_press_handler(dpg.mvKey_Y, callback=with_ctrl(self.canvas.redo))
-            dpg.add_key_press_handler(dpg.mvKey_S, callback=with_ctrl(self.save))
+            dpg.add_key_press_handler(dpg.mvKey_S, callback=with_ctrl(self.document.save))
+            dpg.add_key_press_handler(dpg.mvKey_S, callback=with_ctrl(self.document.save_as, shift=True))
+            dpg.add_key_press_handler(dpg.mvKey_N, callback=with_ctrl(self.document.new))
+            dpg.add_key_press_handler(dpg.mvKey_O, callback=with_ctrl(self.document.open))
             dpg.add_key_press_handler(dpg.mvKey_D, callback=with_ctrl(on_canvas(self.canvas.duplicate_selected)))
             dpg.add_key_press_handler(dpg.mvKey_Delete, callback=on_canvas(self.canvas.delete_selected))
 
@@ -93,14 +127,6 @@ class Editor:
     def report(self, message: str, error: bool = True) -> None:
         """One line in the status bar (errors in red)."""
         self.status.show(message, error)
-
-    def save(self) -> None:
-        """Save the graph to the file it was opened from (packed on the render thread, written in a worker)."""
-        if self.path is None:
-            self.report("no graph file to save to: save it as a preset")
-            return
-        path = self.path
-        self.pending.submit(pack_graph, on_result=lambda data: write_in_worker(path, data, self._saves))
 
     # --- the UI frame ---------------------------------------------------------------
     def frame(self) -> None:
@@ -112,12 +138,15 @@ class Editor:
         self.canvas.refresh(snapshot)
         self.output.update(snapshot, self.canvas.view)
         self.presets.poll()
+        self.document.poll(snapshot.edit_version)
+        if self.document.title != self._title:
+            self._title = self.document.title
+            dpg.set_viewport_title(self._title)
+        self._refresh_recent()
         if snapshot.engine_error != self._engine_error:
             self._engine_error = snapshot.engine_error
             if snapshot.engine_error:
                 self.report(snapshot.engine_error)
-        while self._saves:
-            self.report(*self._saves.pop(0))
 
     def _update_view(self) -> None:
         query = self._view_query
@@ -160,20 +189,11 @@ class Editor:
 def cmd_edit(args: argparse.Namespace) -> int:
     """`autolume-graph edit [GRAPH]`: the shipped default graph when none is named (empty if not shipped)."""
     from autolume_graph.errors import UserError
-    from autolume_graph.graph_files import open_graph, resolve_graph_path
 
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise UserError("no screen to open the editor on (DISPLAY is not set); "
                         "run headless instead: autolume-graph run [GRAPH]")
-    try:
-        graph = open_graph(args.graph)
-    except UserError:
-        if args.graph:
-            raise
-        print("autolume-graph: no shipped default graph; starting with an empty one", file=sys.stderr)
-        graph = Graph()
-    # Ctrl+S writes back to a named file; the shipped default is never overwritten (save a preset instead).
-    path = resolve_graph_path(args.graph) if args.graph else None
+    graph, path = open_for_editing(args.graph)
     session = Session(Runtime(graph, device="auto"))
     session.start_services()
     session.runtime.start()
