@@ -172,3 +172,37 @@ def test_a_file_with_a_bad_address_keeps_the_default_binding(tmp_path, caplog):
     loaded = load_graph(path)
     assert loaded.node("mix").binding("b").address == "/mix/b"
     assert "dropping the OSC binding" in caplog.text
+
+
+def test_the_monitor_lists_each_address_with_what_it_drove(session):
+    """Issue 20: the OSC monitor's data: latest args, count and rate, the parameter driven, unknown ones."""
+    wobble = node(session, "wobble")
+    send_and_step(session, [("/wobble/frequency", 2.5), ("/nobody/home", 1.0)],
+                  until=lambda: {e.address for e in session.control.monitor.entries()} >= {"/wobble/frequency",
+                                                                                         "/nobody/home"})
+    seen = {entry.address: entry for entry in session.control.monitor.entries()}
+    assert seen["/wobble/frequency"].targets == ("wobble.frequency",) and not seen["/wobble/frequency"].unknown
+    assert seen["/wobble/frequency"].args == "2.5" and seen["/wobble/frequency"].rate > 0
+    assert seen["/nobody/home"].unknown and seen["/nobody/home"].targets == ()
+    assert wobble.values["frequency"] == 2.5
+    host, port = session.osc_server.address
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        raw.sendto(b"not osc at all", (host, port))
+    deadline = time.time() + 3
+    while not any(kind == "malformed" for _, kind, _ in session.mailbox.problems()) and time.time() < deadline:
+        time.sleep(0.01)
+    assert any(kind == "unknown-address" and "/nobody/home" in detail for _, kind, detail in session.mailbox.problems())
+    assert any(kind == "malformed" for _, kind, _ in session.mailbox.problems())
+
+
+def test_learn_binds_a_parameter_to_the_next_address(session):
+    mix = node(session, "mix")
+    session.runtime.call(lambda rt: session.control.learn(mix.id, "b"))
+    send_and_step(session, [("/fader/7", 0.5)], until=lambda: mix.values["b"] == 0.5)
+    assert mix.binding("b").address == "/fader/7" and mix.binding("b").enabled
+    assert session.control.learned == ("mix", "b", "/fader/7") and session.control.learning is None
+    send_and_step(session, [("/fader/7", 0.75)], until=lambda: mix.values["b"] == 0.75)
+    session.runtime.undo()
+    assert mix.binding("b").address == "/mix/b"

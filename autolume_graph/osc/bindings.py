@@ -1,4 +1,9 @@
-"""Applies OSC to the graph once per frame: bound parameters and the system addresses under /autolume/."""
+"""Applies OSC to the graph once per frame: bound parameters and the system addresses under /autolume/.
+
+Also records what arrived for the editor's OSC monitor, and learns: `learn(node_id, param)` binds that
+parameter to the next address that arrives (an undoable SetBinding), as TouchDesigner's and
+Resolume's learn do.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,14 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
+from autolume_graph.commands import SetBinding
 from autolume_graph.expr import ExpressionError, Mapping, compile_mapping
+from autolume_graph.graph import GraphError
 from autolume_graph.node import Node
 from autolume_graph.osc.mailbox import Mailbox
+from autolume_graph.osc.monitor import OSCMonitor
 from autolume_graph.osc.oscquery import ParamInfo
-from autolume_graph.params import ParamError, ParamType
+from autolume_graph.params import Binding, ParamError, ParamType
 
 SystemHandler = Callable[[tuple], None]
 
@@ -29,6 +37,13 @@ class OSCControl:
         self._table: dict[str, list[tuple[Node, str, Mapping]]] = {}
         self._table_key: tuple[int, int] | None = None
         self._mappings: OrderedDict[str, Mapping] = OrderedDict()
+        self.monitor = OSCMonitor()
+        self.learning: tuple[str, str] | None = None  # (node id, parameter) waiting for an address
+        self.learned: tuple[str, str, str] | None = None  # (node name, parameter, address) of the last learn
+
+    def learn(self, node_id: str, param: str | None) -> None:
+        """Bind `param` of `node_id` to the next address that arrives (None: stop waiting). Render thread."""
+        self.learning = (node_id, param) if param is not None else None
 
     def _mapping(self, text: str) -> Mapping:
         found = self._mappings.get(text)
@@ -70,7 +85,7 @@ class OSCControl:
         inbox = self.mailbox.drain()
         if not inbox:
             return
-        table = self.table(runtime.graph)
+        arrivals = self.mailbox.arrivals
         now = time.perf_counter()
         for address, (args, t_received) in inbox.items():
             handler = self.system.get(address)
@@ -79,14 +94,31 @@ class OSCControl:
                     handler(args)
                 except Exception as exc:  # noqa: BLE001 - nothing a message carries may end the frame
                     self.mailbox.warn("bad-system-message", f"{address}: {type(exc).__name__}: {exc}")
+                self.monitor.record(address, args, arrivals.get(address, 1), (), True)
                 continue
-            targets = table.get(address)
+            if self.learning is not None:
+                self._learn_from(runtime, address)
+            targets = self.table(runtime.graph).get(address)
+            self.monitor.record(address, args, arrivals.get(address, 1),
+                                tuple(f"{node.name}.{name}" for node, name, _ in targets or ()), False)
             if not targets:
                 self.mailbox.warn("unknown-address", address)
                 continue
             for node, name, mapping in targets:
                 self._apply(node, name, mapping, args)
             self.latencies.append(now - t_received)
+        self.monitor.publish()
+
+    def _learn_from(self, runtime: Any, address: str) -> None:
+        node_id, param = self.learning
+        self.learning = None
+        try:
+            node = runtime.graph.node(node_id)
+            runtime.history.do(SetBinding(node_id, param, Binding(True, address, node.binding(param).mapping)))
+        except (GraphError, KeyError) as exc:
+            self.mailbox.warn("learn", f"{address}: {exc}")
+            return
+        self.learned = (node.name, param, address)
 
     def _apply(self, node: Node, name: str, mapping: Mapping, args: tuple) -> None:
         param = node.params[name]

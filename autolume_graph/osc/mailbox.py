@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 Inbox = dict[str, tuple[tuple, float]]
+Problem = tuple[float, str, str]  # (time.monotonic(), kind, detail)
+RECENT_PROBLEMS = 32
 
 
 class RateLimitedLog:
@@ -68,7 +71,10 @@ class Mailbox:
     def __init__(self, max_addresses: int = 4096, log: RateLimitedLog | None = None) -> None:
         self._lock = threading.Lock()
         self._inbox: Inbox = {}
+        self._arrivals: dict[str, int] = {}  # messages per address since the last drain, coalesced ones too
+        self.arrivals: dict[str, int] = {}  # those of the last drain (render thread)
         self._counts: dict[str, int] = {}
+        self._problems: deque[Problem] = deque(maxlen=RECENT_PROBLEMS)
         self._max = max_addresses
         self._log = log if log is not None else RateLimitedLog()
 
@@ -84,13 +90,16 @@ class Mailbox:
             room = known or len(inbox) < self._max
             if room:
                 inbox[address] = (args, t_received)
+                self._arrivals[address] = self._arrivals.get(address, 0) + 1
         if not room:
             self.warn("overflow", f"more than {self._max} addresses between two drains")
 
     def drain(self) -> Inbox:
-        """Take everything posted since the last drain (render thread, once per frame)."""
+        """Take everything posted since the last drain (render thread, once per frame); `arrivals` then
+        holds how many messages each address got since the drain before."""
         with self._lock:
             inbox, self._inbox = self._inbox, {}
+            self.arrivals, self._arrivals = self._arrivals, {}
         return inbox
 
     def count(self, kind: str, n: int = 1) -> None:
@@ -99,9 +108,16 @@ class Mailbox:
             self._counts[kind] = self._counts.get(kind, 0) + n
 
     def warn(self, kind: str, detail: str = "") -> None:
-        """Count a problem of `kind` and log it, rate-limited per kind."""
-        self.count(kind)
+        """Count a problem of `kind`, keep it among the recent ones, and log it, rate-limited per kind."""
+        with self._lock:
+            self._counts[kind] = self._counts.get(kind, 0) + 1
+            self._problems.append((time.monotonic(), kind, detail))
         self._log(kind, detail)
+
+    def problems(self) -> list[Problem]:
+        """The latest problems (at most RECENT_PROBLEMS), oldest first: the editor's OSC monitor shows them."""
+        with self._lock:
+            return list(self._problems)
 
     def counts(self) -> dict[str, int]:
         """A snapshot of all counters."""
