@@ -160,6 +160,7 @@ def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int 
         "torch_threads": torch.get_num_threads(),
         "cpu_kernels": torch.backends.cpu.get_cpu_capability(),  # the vector ISA torch's CPU kernels chose
         "frames": frames,
+        "image_size": list(reversed(model.img_size)) if model is not None else None,  # [width, height]
         "fps": 1000.0 / ms,
         "ms_per_frame": ms,
         "copy_out_ms": statistics.median(copy_ms),
@@ -178,7 +179,9 @@ def print_report(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))
         return
-    print(f"{result['target']} on {result['device']} ({result['torch_threads']} torch threads, "
+    size = result["image_size"]
+    image = f", {size[0]}x{size[1]} image" if size else ""
+    print(f"{result['target']} on {result['device']}{image} ({result['torch_threads']} torch threads, "
           f"CPU kernels {result['cpu_kernels']}): "
           f"{result['fps']:.2f} fps end to end ({result['ms_per_frame']:.2f} ms/frame incl. copy to host)")
     if result["generator_ms"] is not None:

@@ -271,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tx", type=arg_types.finite, default=0.0, help="StyleGAN3 input translate x")
     p.add_argument("--ty", type=arg_types.finite, default=0.0, help="StyleGAN3 input translate y")
     p.add_argument("--rotate", type=arg_types.finite, default=0.0, help="StyleGAN3 input rotation, degrees")
+    p.add_argument("--class", dest="class_idx", type=arg_types.integer_in(0, None, "a class index (0 or more)"),
+                   default=None, help="a conditional model's class (default 0; clipped to its count)")
+    p.add_argument("--network", default="G_ema", choices=["G_ema", "G"],
+                   help="which generator of a training snapshot (G: what Autolume Live renders)")
     p.add_argument("--out", required=True, help=".png/.jpg (uint8) or .npy (float32 CHW)")
     p.set_defaults(func=cmd_generate)
 
@@ -306,24 +310,55 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
         raise UserError(f"this command is not available: {exc}") from None
 
 
+def _warn(note: str) -> None:
+    if note:
+        print(f"autolume-graph: note: {note}", file=sys.stderr)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from autolume_graph.gan.family import family_of
-    from autolume_graph.gan.generate import check_output, render_seed, save_image
+    from autolume_graph.gan.generate import check_output, save_image
     from autolume_graph.gan.loader import load_model
+    from autolume_graph.gan.mapping import class_input
     from autolume_graph.gan.store import resolve_model_path
 
     out = check_output(args.out)  # before the model loads: a wrong suffix costs nothing
     device = checked_device(args.device)
-    model = load_model(resolve_model_path(args.model), device=device)
+    model = load_model(resolve_model_path(args.model), device=device, network=args.network)
+    _warn(model.load_note)
     if any((args.tx, args.ty, args.rotate)):
         move_input = family_of(model).set_input_transform
         if move_input is None:
             raise UserError("--tx/--ty/--rotate need a StyleGAN3 model")
         move_input(model, args.tx, args.ty, args.rotate)
-    image = render_seed(model, args.seed, psi=args.psi, noise_mode=args.noise_mode, device=device)
+    c_dim = model.mapping.c_dim
+    classes = class_input(c_dim, args.class_idx or 0)
+    if not c_dim:
+        _warn("this model is unconditional: --class ignored" if args.class_idx is not None else "")
+    else:
+        _warn(classes.note if args.class_idx is not None
+              else f"conditional model ({c_dim} classes): rendering class 0 (give --class K)")
+    image = _render(model, args, classes.tensor(device), device)
     save_image(image, out)
-    print(f"wrote {out} ({model.family}, {model.img_resolution} px, seed {args.seed}, psi {args.psi})")
+    height, width = model.img_size
+    label = f", class {classes.weights.index(1.0)}" if c_dim else ""
+    print(f"wrote {out} ({model.family}, {width}x{height}, seed {args.seed}, psi {args.psi}{label})")
     return 0
+
+
+def _render(model: Any, args: argparse.Namespace, c: Any, device: str) -> Any:
+    """`render_seed` with the class vector `c` (None: unconditional)."""
+    import torch
+
+    from autolume_graph.gan.generate import GenerateError, check_render_args, seed_to_z
+
+    check_render_args(args.seed, args.psi, args.noise_mode)
+    with torch.inference_mode():
+        ws = model.mapping(seed_to_z(args.seed, model.z_dim).to(device), c=c, psi=args.psi)
+        image = model.synthesis(ws, noise_mode=args.noise_mode)
+    if not torch.isfinite(image).all():
+        raise GenerateError(f"psi {args.psi:g}: the picture is not finite (NaN or inf); use a psi nearer 1")
+    return image
 
 
 USER_ERRORS = {  # module: error class, for what a user's input or environment causes (besides OSError)

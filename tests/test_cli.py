@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from autolume_graph.graphs.shipped import SHIPPED
 
+from autolume_graph.gan.loader import load_model
 from autolume_graph.serialize import graph_to_dict, read_graph_data
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,6 +72,8 @@ def test_bench_json_reports_the_figures(reference_dir):
         assert result[key] is not None, key
     assert result["fps"] > 0 and result["per_node_ms"]["generate"] > 0 and not result["errors"]
     assert result["torch_threads"] >= 1
+    model = load_model(reference_dir / "sg2_64_tiny.pkl")
+    assert result["image_size"] == [model.img_size[1], model.img_size[0]]  # width, height
 
 
 def test_edit_without_a_screen_says_so_in_one_line():

@@ -169,18 +169,25 @@ class SynthesisRunner:
 
 
 class MappingRunner:
-    """`model.mapping(z)` in float32, through a CUDA graph on the GPU (8 small layers: launch-bound)."""
+    """`model.mapping(z, c)` in float32, through a CUDA graph on the GPU (8 small layers: launch-bound).
+
+    A conditional model's class vector travels in the graph's input buffer beside z, so a class
+    that moves every frame (a blend driven by an LFO) replays the same graph instead of recapturing.
+    """
 
     def __init__(self) -> None:
         self.graphs = GraphCache()
         self.weights_version = WeightsVersion()
 
-    def __call__(self, model: Any, z: torch.Tensor) -> torch.Tensor:
+    def __call__(self, model: Any, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        z_dim = z.shape[-1]
+
         def run(x: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode():
-                return model.mapping(x, psi=1.0)
+                return model.mapping(x[:, :z_dim], c=x[:, z_dim:] if c is not None else None, psi=1.0)
 
-        if z.device.type != "cuda":
-            return run(z)
+        x = z if c is None else torch.cat([z.to(torch.float32), c.to(z.device, torch.float32)], dim=1)
+        if x.device.type != "cuda":
+            return run(x)
         key = (id(model), self.weights_version(model))
-        return self.graphs(key, run, z).clone()  # the graph's output buffer is reused next call
+        return self.graphs(key, run, x).clone()  # the graph's output buffer is reused next call

@@ -1,9 +1,10 @@
 """Shared, bounded model cache that loads off the caller's thread and remembers failures.
 
 Nodes on the render thread call `request` every frame they need a model: it returns at once with a
-Future. A model loaded once is shared by every graph naming it (keyed by resolved path, file mtime and
-device; least recently used beyond `capacity` is dropped). A failed load is remembered by path and
-mtime and answered with the same one-line ModelFileError until the file changes.
+Future. A model loaded once is shared by every graph naming it (keyed by resolved path, file mtime,
+device and network: a training snapshot's G_ema or G; least recently used beyond `capacity` is
+dropped). A failed load is remembered by path, mtime and network and answered with the same
+one-line ModelFileError until the file changes.
 
 Loads run in a `ReadPool`: only a regular file within the model size limit is read (a FIFO, a device
 or a directory is refused at once), and a load stuck past `LOAD_DEADLINE_S` (a hung file system) fails
@@ -82,12 +83,12 @@ def _mtime(path: Path) -> int | None:
         return None
 
 
-def _load_checked(path: Path, device: str | torch.device) -> StyleGANModel:
+def _load_checked(path: Path, device: str | torch.device, network: str) -> StyleGANModel:
     """`load_model` on exactly the file checked to be a regular file within the model size limit."""
     try:
         with checked_path(path, "model") as pinned:
             try:
-                return load_model(pinned, device)
+                return load_model(pinned, device, network=network)
             except ModelFileError as exc:  # name the user's path, not the descriptor's
                 raise ModelFileError(str(exc).replace(str(pinned), str(path))) from None
     except FileRefused as exc:
@@ -110,22 +111,25 @@ class ModelStore:
         # a load that waits 5 s behind slow or stuck ones gets a spare thread; a stuck one is written off
         self._pool = ReadPool("model-load", workers=workers, spare=2, deadline=deadline, patience=5.0)
         self._lock = threading.Lock()
-        self._models: OrderedDict[tuple[Path, int | None, str], Future] = OrderedDict()
-        self._failures = FailureMemo(FAILURES_KEPT)  # by (path, mtime): a changed file is tried again
+        self._models: OrderedDict[tuple[Path, int | None, str, str], Future] = OrderedDict()
+        self._failures = FailureMemo(FAILURES_KEPT)  # by (path, mtime, network): a changed file is tried again
 
-    def request(self, name: str | Path, device: str | torch.device = "cpu") -> Future:
-        """A Future of the model; never blocks. Its exception, if any, is a one-line ModelFileError."""
+    def request(self, name: str | Path, device: str | torch.device = "cpu", network: str = "G_ema") -> Future:
+        """A Future of the model; never blocks. Its exception, if any, is a one-line ModelFileError.
+
+        `network` picks a training snapshot's G_ema or G (see `load_model`; the model's `load_note`
+        says when the file lacked it and the other was loaded)."""
         is_default = str(name) == DEFAULT_NAME
         path = resolve_model_path(name, self.folder)
         mtime = _DEFAULT_MTIME if is_default else _mtime(path)
         with self._lock:
-            message = self._failures.failure((path, mtime))
+            message = self._failures.failure((path, mtime, network))
             if message is not None:
                 return _failed(message)
-            key = (path, mtime, str(device))
+            key = (path, mtime, str(device), network)
             future = self._models.get(key)
             if future is None:
-                future = self._pool.submit(self._load, path, mtime, device, is_default, name=str(path))
+                future = self._pool.submit(self._load, path, mtime, device, network, is_default, name=str(path))
                 self._models[key] = future
                 while len(self._models) > self.capacity:
                     self._models.popitem(last=False)
@@ -133,29 +137,30 @@ class ModelStore:
                 self._models.move_to_end(key)
             return future
 
-    def get(self, name: str | Path, device: str | torch.device = "cpu", timeout: float | None = None
-            ) -> StyleGANModel:
+    def get(self, name: str | Path, device: str | torch.device = "cpu", timeout: float | None = None,
+            network: str = "G_ema") -> StyleGANModel:
         """Blocking convenience for scripts and tests."""
-        return self.request(name, device).result(timeout)
+        return self.request(name, device, network).result(timeout)
 
-    def _load(self, path: Path, mtime: int | None, device: str | torch.device, is_default: bool
+    def _load(self, path: Path, mtime: int | None, device: str | torch.device, network: str, is_default: bool
               ) -> StyleGANModel:
         try:
-            model = _load_checked(default_model_path() if is_default else path, device)
+            model = _load_checked(default_model_path() if is_default else path, device, network)
         except Exception as exc:  # every failure is reported as one line and remembered
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if not isinstance(exc, ModelFileError):
                 message = f"{path}: {message}"
-            self._remember_failure(path, mtime, device, message)
+            self._remember_failure(path, mtime, device, network, message)
             raise ModelFileError(message) from None
         if not is_default:
             add_recent_model(path)
         return model
 
-    def _remember_failure(self, path: Path, mtime: int | None, device: str | torch.device, message: str) -> None:
+    def _remember_failure(self, path: Path, mtime: int | None, device: str | torch.device, network: str,
+                          message: str) -> None:
         with self._lock:
-            self._models.pop((path, mtime, str(device)), None)
-            self._failures.remember((path, mtime), message)
+            self._models.pop((path, mtime, str(device), network), None)
+            self._failures.remember((path, mtime, network), message)
 
     def close(self, timeout: float | None = None) -> None:
         """Take no more loads; waits (at most `timeout` s) for pending ones to finish or fail by their deadline."""
