@@ -137,12 +137,15 @@ def _show(session: Session, tap: FrameTap | None, frames: int, stop: StopRequest
     """Run `frames` frames on this thread, or (0) the render thread until a stop is requested."""
     runtime = session.runtime
     if frames:
-        for _ in range(frames):
+        due = time.perf_counter()
+        for index in range(frames):
             if stop.requested.is_set():
                 break
             runtime.step()
             _check(tap)
             session.report_errors()
+            if index + 1 < frames and runtime.clock.fixed_fps is None:
+                due = runtime.wait_for_next_frame(due)  # --fps paces these frames as it paces a live show
         return
     runtime.start()
     last_frame_seen = -1
@@ -228,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=arg_types.count, default=0, help="stop after N frames (0: run until stopped)")
     p.add_argument("--fps", type=arg_types.live_rate, default=30.0,
                    help="target frame rate (0: as fast as possible)")
-    p.add_argument("--fixed-step", action="store_true", help="advance the clock 1/fps per frame")
+    p.add_argument("--fixed-step", action="store_true", help="advance the clock 1/fps per frame (with --frames: as fast as they render)")
     p.add_argument("--device", default="auto", choices=devices)
     p.add_argument("--out", help="write frames: .mp4 video, .npy stack (uint8) or .png/.jpg (last frame)")
     p.add_argument("--osc-host", default=None, help="OSC listen address (0.0.0.0: all interfaces)")
@@ -317,7 +320,7 @@ def _warn(note: str) -> None:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from autolume_graph.gan.family import family_of
-    from autolume_graph.gan.generate import check_output, save_image
+    from autolume_graph.gan.generate import check_output, render_seed, save_image
     from autolume_graph.gan.loader import load_model
     from autolume_graph.gan.mapping import class_input
     from autolume_graph.gan.store import resolve_model_path
@@ -331,34 +334,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if move_input is None:
             raise UserError("--tx/--ty/--rotate need a StyleGAN3 model")
         move_input(model, args.tx, args.ty, args.rotate)
-    c_dim = model.mapping.c_dim
+    c_dim = model.c_dim
     classes = class_input(c_dim, args.class_idx or 0)
     if not c_dim:
         _warn("this model is unconditional: --class ignored" if args.class_idx is not None else "")
     else:
         _warn(classes.note if args.class_idx is not None
               else f"conditional model ({c_dim} classes): rendering class 0 (give --class K)")
-    image = _render(model, args, classes.tensor(device), device)
+    image = render_seed(model, args.seed, args.psi, args.noise_mode, device, c=classes.tensor(device))
     save_image(image, out)
     height, width = model.img_size
     label = f", class {classes.weights.index(1.0)}" if c_dim else ""
     print(f"wrote {out} ({model.family}, {width}x{height}, seed {args.seed}, psi {args.psi}{label})")
     return 0
-
-
-def _render(model: Any, args: argparse.Namespace, c: Any, device: str) -> Any:
-    """`render_seed` with the class vector `c` (None: unconditional)."""
-    import torch
-
-    from autolume_graph.gan.generate import GenerateError, check_render_args, seed_to_z
-
-    check_render_args(args.seed, args.psi, args.noise_mode)
-    with torch.inference_mode():
-        ws = model.mapping(seed_to_z(args.seed, model.z_dim).to(device), c=c, psi=args.psi)
-        image = model.synthesis(ws, noise_mode=args.noise_mode)
-    if not torch.isfinite(image).all():
-        raise GenerateError(f"psi {args.psi:g}: the picture is not finite (NaN or inf); use a psi nearer 1")
-    return image
 
 
 USER_ERRORS = {  # module: error class, for what a user's input or environment causes (besides OSError)

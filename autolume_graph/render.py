@@ -2,7 +2,10 @@
 
 Frame i is made at time i / fps, so a loop of T seconds rendered as round(T * fps) frames ends
 one step before it starts again and the video repeats seamlessly. The picture is the graph's
-first Preview node's image, resized on the device (area when shrinking, bilinear otherwise).
+first Preview node's image, resized on the device (area when shrinking, bilinear otherwise), at the
+picture's own width x height unless `--size` says otherwise (non-square models stay non-square).
+H.264 in yuv420p needs even sizes: an odd width or height is padded by repeating the last column or
+row (`outputs.recorder`), so the video may be one pixel larger than the picture, never rescaled.
 Other output nodes (NDI, windows, recorders) are left out of the render: an offline render
 must not announce sources or open windows. Frames are never dropped: the render waits for the
 encoder instead.

@@ -312,9 +312,9 @@ class Runtime:
                 self.step()
             except BaseException:  # noqa: BLE001 - step contains its phases; this is the last guard of the thread
                 log.exception("frame failed")
-            due = self._wait_for_next_frame(due)
+            due = self.wait_for_next_frame(due)
 
-    def _wait_for_next_frame(self, due: float) -> float:
+    def wait_for_next_frame(self, due: float) -> float:
         """Sleep until the next frame is due, in short slices that re-read `target_fps`; returns when it was due.
 
         A late frame catches up by at most half a frame, so a stall is not followed by a burst.

@@ -14,7 +14,7 @@ from autolume_graph.graph import Graph
 from autolume_graph.osc.allow import parse_allow
 from autolume_graph.osc.bindings import OSCControl
 from autolume_graph.osc.mailbox import Mailbox
-from autolume_graph.osc.oscquery import OSCQueryServer
+from autolume_graph.osc.oscquery import OSCQueryServer, ParamInfo, image_size_info
 from autolume_graph.osc.server import OSCServer
 from autolume_graph.outputs.errors import one_line
 from autolume_graph.presets import PresetFolder
@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 DEFAULT_OSC_HOST = "127.0.0.1"
 DEFAULT_OSC_PORT = 1338
 SWITCH_WAIT_S = 60.0  # a preset's swap waits for the render thread's next frame boundary
+
+
+def picture_size(snapshot: Any) -> tuple[int, int] | None:
+    """(height, width) of the first published picture ([.., H, W]), None before there is one."""
+    return next(((int(image.shape[-2]), int(image.shape[-1])) for image in snapshot.published.values()
+                 if getattr(image, "ndim", 0) >= 3), None)
 
 
 class Session:
@@ -90,7 +96,7 @@ class Session:
         port = self.osc_server.address[1]
         try:
             # advertised over zeroconf only when listening beyond this machine (and zeroconf is installed)
-            self.oscquery = OSCQueryServer(lambda: self.control.describe(self.runtime.graph), port,
+            self.oscquery = OSCQueryServer(self._published_entries, port,
                                            host=self.osc_host, port=self.oscquery_port,
                                            advertise=self.osc_host not in ("127.0.0.1", "localhost", "::1"))
             self.oscquery.start()
@@ -122,6 +128,12 @@ class Session:
         self.oscquery = self.osc_server = None
 
     # --- presets -----------------------------------------------------------------
+    def _published_entries(self) -> list[ParamInfo]:
+        """What OSCQuery lists: the bound parameters, and the picture's size once a preview has one."""
+        entries = list(self.control.describe(self.runtime.graph))
+        size = picture_size(self.runtime.snapshot)
+        return entries + image_size_info(*size) if size else entries
+
     def switch_to(self, graph: Graph) -> Future:
         """Prepare a loaded graph off the render thread (models preload), then swap it in between frames.
 

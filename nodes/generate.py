@@ -92,7 +92,7 @@ class Generate(Node):
         if edits.view is None:
             return out
         _, activation = out
-        return activation_to_image(activation, edits.view_channel, edits.view_normalize, model.img_resolution)
+        return activation_to_image(activation, edits.view_channel, edits.view_normalize, model.img_size)
 
 
 def _same(a: tuple, b: tuple) -> bool:

@@ -83,7 +83,7 @@ class Mapping(Node):
         if not isinstance(latent, Latent):
             raise NodeError("the latent input needs a latent wire")
         try:
-            classes = class_input(model.mapping.c_dim, params["class"], inputs.get("class_weights"))
+            classes = class_input(model.c_dim, params["class"], inputs.get("class_weights"))
         except ValueError as exc:
             raise NodeError(str(exc)) from None
         self.status = NodeStatus.of(classes.note)

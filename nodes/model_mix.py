@@ -73,6 +73,9 @@ def _build(a: StyleGANModel, b: StyleGANModel, drop: frozenset[str]) -> _Mixed:
     """A new model with A's structure (less dropped blocks) whose own tensors the mixer writes into."""
     if a.family != b.family:
         raise MixError(f"cannot mix a {a.family} model with a {b.family} model")
+    (ah, aw), (bh, bw) = a.img_size, b.img_size
+    if ah * bw != bh * aw:  # another aspect ratio: no layer's maps match, whatever is dropped
+        raise MixError(f"cannot mix models of different shapes: A is {aw}x{ah} px, B is {bw}x{bh} px")
     family = family_of(a)
     settings = a.settings()
     if drop:
@@ -102,7 +105,7 @@ class ModelMix(Node):
     roles = frozenset({Role.MIXER})
     inputs = {
         "a": Input(wires.MODEL, "model A: the structure and mapping network of the mix"),
-        "b": Input(wires.MODEL, "model B: same family and layer shapes as A"),
+        "b": Input(wires.MODEL, "model B: same family, picture shape and layer shapes as A"),
     }
     outputs = {"model": Output(wires.MODEL, "the mixed generator, updated in place as the mix changes",
                                 in_place=True)}
@@ -212,7 +215,7 @@ class ModelMix(Node):
             self._start_save(params["save_name"], mixed.model)
         self._finish_save()
         cut = f", {len(drop)} block(s) dropped" if drop else ""
-        self.status = NodeStatus.of(f"{mixed.model.img_resolution} px{cut}", self._save_note)
+        self.status = NodeStatus.of(f"{mixed.model.size_label}{cut}", self._save_note)
         return {"model": mixed.model} if changed else {}  # updated in place only on a change (a new pair too)
 
     def _start_save(self, name: str, model: StyleGANModel) -> None:

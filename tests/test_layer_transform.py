@@ -95,7 +95,7 @@ def test_layer_view_shows_the_captured_activation(model, w):
     image = generate(model, w, edits)
     activation = capture(model, w, "b16.conv1")
     assert activation.shape == (1, 128, 16, 16) and image.shape == (1, 3, 64, 64)
-    assert torch.equal(image, activation_to_image(activation, 5, "std", 64))
+    assert torch.equal(image, activation_to_image(activation, 5, "std", (64, 64)))
     assert torch.equal(image[..., ::4, ::4], (activation[:, 5:8] - activation[:, 5:8].mean(dim=(2, 3), keepdim=True))
                        / activation[:, 5:8].std(dim=(2, 3), keepdim=True) / 3)
 

@@ -206,3 +206,38 @@ def test_learn_binds_a_parameter_to_the_next_address(session):
     send_and_step(session, [("/fader/7", 0.75)], until=lambda: mix.values["b"] == 0.75)
     session.runtime.undo()
     assert mix.binding("b").address == "/mix/b"
+
+
+def test_oscquery_lists_the_picture_size_once_a_preview_has_one(tmp_path):
+    """Issue 19: a controller can read the (non-square) picture's width x height, read-only."""
+    import torch
+
+    from autolume_graph.graph import Edge
+    from autolume_graph.node import CookContext, Node
+    from autolume_graph.params import Output
+    from autolume_graph.types import PortType
+
+    class Wide(Node):
+        outputs = {"image": Output(PortType.IMAGE)}
+
+        def cook(self, ctx: CookContext, inputs: dict, params: dict) -> dict:
+            return {"image": torch.zeros(1, 3, 48, 64)}
+
+    graph = Graph()
+    source = graph.add_node(Wide(), name="wide")
+    preview = graph.add_node(default_registry().create("Preview"), name="preview")
+    graph.add_edge(Edge(source.id, "image", preview.id, "image"))
+    s = Session(Runtime(graph, fps=0), osc_host="127.0.0.1", osc_port=0, oscquery_port=0,
+                preset_dir=tmp_path / "presets")
+    s.start_services()
+    try:
+        host, port = s.oscquery.address
+        before = json.load(urllib.request.urlopen(f"http://{host}:{port}/", timeout=5))
+        assert "autolume" not in before.get("CONTENTS", {}) or "image" not in before["CONTENTS"]["autolume"].get(
+            "CONTENTS", {})
+        s.runtime.step()
+        image = json.load(urllib.request.urlopen(f"http://{host}:{port}/autolume/image", timeout=5))["CONTENTS"]
+        assert image["width"]["VALUE"] == [64] and image["height"]["VALUE"] == [48]
+        assert image["width"]["ACCESS"] == 1
+    finally:
+        s.close()

@@ -250,3 +250,39 @@ def test_run_out_npy_discarded_leaves_the_old_file(tmp_path):
         out.write(frame, i / 30)
     out.close(discard=True)
     assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["frames.npy"]
+
+
+def test_run_frames_keeps_the_frame_rate_and_fixed_step_runs_free(tmp_path):
+    """Issue 20 bug 2: `run --frames 6 --fps 5` takes at least the 1 s its five frame periods last."""
+    paced = cli("run", "--frames", "6", "--fps", "5", "--no-osc", "--device", "cpu", cwd=tmp_path)
+    assert paced.returncode == 0, paced.stderr
+    seconds = float(paced.stdout.split(" frames in ")[1].split(" s")[0])
+    assert seconds >= 0.95, paced.stdout
+
+
+@pytest.mark.parametrize("suffix", ["npy", "mp4"])
+def test_ctrl_c_during_run_out_without_frames_leaves_the_frames(tmp_path, suffix):
+    """Issue 20 bug 1: stopped with SIGINT (no --frames), the file named in the summary exists and holds them."""
+    args = ["run", "--fps", "10", "--no-osc", "--device", "cpu", "--out", f"take.{suffix}"]
+    proc = subprocess.Popen(command(*args), cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    try:
+        while b"\rframe " not in seen:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            assert chunk, seen.decode(errors="replace")
+            seen += chunk
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    frames = int(stdout.decode().split(" frames in ")[0].split()[-1])
+    assert f"written to take.{suffix}" in stdout.decode() and frames > 0
+    if suffix == "npy":
+        assert np.load(tmp_path / "take.npy").shape[0] == frames
+    else:
+        with av.open(str(tmp_path / "take.mp4")) as video:
+            assert sum(1 for _ in video.decode(video=0)) == frames

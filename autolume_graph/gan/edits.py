@@ -38,8 +38,10 @@ class LayerEdits:
         return LayerEdits(edits, {**self.noise, **other.noise}, view, source.view_channel, source.view_normalize)
 
 
-def activation_to_image(activation: torch.Tensor, channel: int, normalize: str, size: int) -> torch.Tensor:
-    """Show a feature map as an RGB image in [-1, 1]: three channels from `channel` (or one as grey)."""
+def activation_to_image(activation: torch.Tensor, channel: int, normalize: str,
+                        size: tuple[int, int]) -> torch.Tensor:
+    """Show a feature map as an RGB image in [-1, 1]: three channels from `channel` (or one as grey),
+    enlarged (nearest) to the picture's `size` (height, width), so a layer view fits where the picture goes."""
     x = activation[:1].detach().float()
     c = x.shape[1]
     start = max(0, min(channel, c - 1))
@@ -51,6 +53,6 @@ def activation_to_image(activation: torch.Tensor, channel: int, normalize: str, 
     elif normalize == "std":
         picked = (picked - picked.mean(dim=(2, 3), keepdim=True)) / picked.std(dim=(2, 3), keepdim=True).clamp_min(
             1e-8) / 3
-    if picked.shape[-1] != size:
-        picked = torch.nn.functional.interpolate(picked, size=(size, size), mode="nearest")
+    if tuple(picked.shape[-2:]) != tuple(size):
+        picked = torch.nn.functional.interpolate(picked, size=tuple(size), mode="nearest")
     return picked.contiguous()

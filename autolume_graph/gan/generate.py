@@ -45,12 +45,13 @@ def check_render_args(seed: int, psi: float, noise_mode: str) -> None:
 
 @torch.inference_mode()
 def render_seed(model: StyleGANModel, seed: int, psi: float = 1.0, noise_mode: str = "const",
-                device: str | torch.device = "cpu") -> torch.Tensor:
-    """Image [1, C, H, W] float32 on `device`, nominal range [-1, 1], for `seed`; GenerateError for bad
-    arguments or a picture that is not finite."""
+                device: str | torch.device = "cpu", c: torch.Tensor | None = None) -> torch.Tensor:
+    """Image [1, C, H, W] float32 on `device`, nominal range [-1, 1], for `seed` (and class vector `c` of a
+    conditional model); GenerateError for bad arguments or a picture that is not finite."""
     check_render_args(seed, psi, noise_mode)
     z = seed_to_z(seed, model.z_dim).to(device)
-    image = model.synthesis(model.mapping(z, psi=psi), noise_mode=noise_mode)
+    with torch.inference_mode():
+        image = model.synthesis(model.mapping(z, c=c, psi=psi), noise_mode=noise_mode)
     if not torch.isfinite(image).all():
         raise GenerateError(f"psi {psi:g}: the picture is not finite (NaN or inf); use a psi nearer 1")
     return image

@@ -6,7 +6,8 @@ Contract for a family implementation (StyleGAN2 here, StyleGAN3 in `stylegan3.py
   parameter and buffer names equal the network pickle's (`mapping.fc0.weight`, `synthesis.b4.const`,
   ...) and `load_state_dict` works by name. Set `family`, `z_dim`, `w_dim`, `num_ws`,
   `img_resolution`, `img_channels`.
-* `model.mapping(z, psi=1.0, cutoff=None) -> ws [B, num_ws, w_dim]` float32 (`mapping.MappingNetwork`
+* `model.mapping(z, c=None, psi=1.0, cutoff=None) -> ws [B, num_ws, w_dim]` float32 (`c`: a conditional
+  network's class vector [B, c_dim]; ignored where `c_dim` is 0) (`mapping.MappingNetwork`
   is shared by both families).
 * `model.synthesis(ws, noise_mode="const", noise_scale=1.0, noise_seed=None, layer_noise_scale=None,
   layer_edits=None, capture=None)`:
@@ -81,6 +82,12 @@ class StyleGANModel(torch.nn.Module):
         """The picture's (height, width): square unless the family's synthesis says otherwise."""
         return getattr(self.synthesis, "img_size", (self.img_resolution, self.img_resolution))
 
+    @property
+    def size_label(self) -> str:
+        """The picture's size as shown to people: "64 px" when square, else width x height ("64x48 px")."""
+        height, width = self.img_size
+        return f"{width} px" if height == width else f"{width}x{height} px"
+
     def layer_info(self) -> list[LayerInfo]:
         """The feature-map layers in forward order."""
         return self.synthesis.layer_info()
@@ -128,24 +135,29 @@ DIMENSION_LIMITS: dict[str, tuple[int, int]] = {
 }
 SCALAR_KEYS = {"weight_gain", "bias_gain", "act_gain", "conv_clamp", "sampling_rate", "bandwidth", "output_scale"}
 MAX_LIST = 256  # layers, blocks, mapping layers
-MAX_FEATURE_ELEMENTS = 1 << 30  # one layer's largest feature map, channels x size^2 (4 GiB of float32)
+MAX_FEATURE_ELEMENTS = 1 << 30  # one layer's largest feature map, channels x h x w (4 GiB of float32)
 _CHANNEL_KEYS = ("channels", "in_channels", "out_channels")
 _SIZE_KEYS = {"resolution": None, "size": None, "out_size": None, "in_size": "up_factor"}  # -> upsampling inside
 
 
-def check_settings(settings: Any, where: str = "settings") -> None:
+def check_settings(settings: Any, where: str = "settings", aspect: tuple[float, float] = (1.0, 1.0)) -> None:
     """Every dimension within `DIMENSION_LIMITS`, floats finite, each layer's feature map bounded.
 
-    Runs on the JSON-able settings a family reads from a file, before anything is allocated.
+    Runs on the JSON-able settings a family reads from a file, before anything is allocated. An
+    `init_res` [h0, w0] (Autolume's non-square start) makes every map below it h0/4 x w0/4 times
+    its resolution (`aspect`), and the bound counts that.
     """
     if isinstance(settings, list):
         if len(settings) > MAX_LIST:
             raise ModelFileError(f"{where} has {len(settings)} entries (at most {MAX_LIST})")
         for idx, item in enumerate(settings):
-            check_settings(item, f"{where}[{idx}]")
+            check_settings(item, f"{where}[{idx}]", aspect)
         return
     if not isinstance(settings, dict):
         return
+    init_res = settings.get("init_res")
+    if isinstance(init_res, list) and len(init_res) == 2 and all(type(v) is int for v in init_res):
+        aspect = (init_res[0] / 4, init_res[1] / 4)
     for key, value in settings.items():
         values = value if isinstance(value, list) and all(type(v) is int for v in value) else [value]
         for item in values:
@@ -158,12 +170,14 @@ def check_settings(settings: Any, where: str = "settings") -> None:
             elif isinstance(item, float) and not math.isfinite(item):
                 raise ModelFileError(f"{where}.{key} is {item}")
             elif isinstance(item, (dict, list)):
-                check_settings(item, f"{where}.{key}")
+                check_settings(item, f"{where}.{key}", aspect)
     channels = max((settings[k] for k in _CHANNEL_KEYS if type(settings.get(k)) is int), default=1)
     size = max((max(_as_list(settings[key])) * settings.get(factor, 1) if factor else max(_as_list(settings[key]))
                 for key, factor in _SIZE_KEYS.items() if key in settings), default=1)
-    if channels * size * size > MAX_FEATURE_ELEMENTS:
-        raise ModelFileError(f"{where}: a feature map of {channels} x {size}^2 is over {MAX_FEATURE_ELEMENTS} elements")
+    height, width = math.ceil(size * aspect[0]), math.ceil(size * aspect[1])
+    if channels * height * width > MAX_FEATURE_ELEMENTS:
+        raise ModelFileError(f"{where}: a feature map of {channels} x {height} x {width} is over "
+                             f"{MAX_FEATURE_ELEMENTS} elements")
 
 
 def _as_list(value: Any) -> list:

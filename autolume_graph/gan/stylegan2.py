@@ -7,11 +7,17 @@ stored attributes. CPU inference is float32 (the fp16 layers of training snapsho
 
 Up-sampling follows upfirdn2d semantics: zero-insertion by 2, FIR with the stored 4x4 filter times
 4, in plain torch as a transposed convolution followed by (or fused with) the filter.
+
+Non-square pictures (Autolume's `custom_stylegan2`): the synthesis settings carry `init_res` =
+[h0, w0], the size of the 4 px block's map; block `b<res>` then works on maps of res*h0/4 x
+res*w0/4 (`map_size`), and the picture is (img_resolution*h0/4, img_resolution*w0/4). Block names
+and resolutions stay powers of two. NVIDIA's square networks are `init_res` [4, 4].
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +43,20 @@ from .safe_pickle import ModelFileError, ModuleRecord
 from .synthesis_call import SynthesisCall
 
 ARCHITECTURES = ("orig", "skip", "resnet")
+SQUARE = (4, 4)  # the init_res of NVIDIA's networks (no attribute in their files)
+
+
+def map_size(resolution: int, init_res: tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of the feature maps of block `b<resolution>`: init_res scaled by resolution / 4."""
+    return resolution * init_res[0] // 4, resolution * init_res[1] // 4
+
+
+def check_init_res(value: Any) -> tuple[int, int]:
+    """A file's or settings' `init_res` as (h0, w0), or a ModelFileError saying what it is instead."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in value):
+        raise ModelFileError(f"init_res {value!r} is not two positive integers [h0, w0]")
+    return int(value[0]), int(value[1])
 
 
 def upsample_kernel(f: torch.Tensor, channels: int, dtype: torch.dtype) -> torch.Tensor:
@@ -125,11 +145,13 @@ class SynthesisLayer(torch.nn.Module):
 
     def __init__(self, name: str, in_channels: int, out_channels: int, kernel_size: int, resolution: int,
                  up: int, use_noise: bool, activation: str, act_gain: float, conv_clamp: float | None,
-                 padding: int, filter_size: int, affine: dict[str, Any]) -> None:
+                 padding: int, filter_size: int, affine: dict[str, Any],
+                 init_res: tuple[int, int] = SQUARE) -> None:
         super().__init__()
         self.name = name
         self.out_channels = out_channels
         self.resolution = resolution
+        self.size = map_size(resolution, init_res)
         self.up = up
         self.use_noise = use_noise
         self.activation = check_activation(activation)
@@ -141,7 +163,7 @@ class SynthesisLayer(torch.nn.Module):
         self.bias = torch.nn.Parameter(torch.zeros(out_channels))
         self.register_buffer("resample_filter", torch.zeros(filter_size, filter_size))
         if use_noise:
-            self.register_buffer("noise_const", torch.zeros(resolution, resolution))
+            self.register_buffer("noise_const", torch.zeros(self.size))
             self.noise_strength = torch.nn.Parameter(torch.zeros([]))
 
     @staticmethod
@@ -179,7 +201,7 @@ class SynthesisLayer(torch.nn.Module):
             scale = run.layer_noise_scale.get(self.name, run.noise_scale)
             if scale != 0:
                 if run.noise_mode == "random":
-                    shape = (x.shape[0], 1, self.resolution, self.resolution)
+                    shape = (x.shape[0], 1, *self.size)
                     x = x + self._scaled_noise(torch.randn(shape, generator=run.generator, device=x.device,
                                                            dtype=x.dtype), scale, x.dtype)
                 else:
@@ -245,7 +267,7 @@ class SynthesisLayer(torch.nn.Module):
                            x.shape[0])
         scale = run.layer_noise_scale.get(self.name, run.noise_scale) if self.use_noise else 0
         if run.noise_mode == "random" and scale != 0:
-            shape = (x.shape[0], 1, self.resolution, self.resolution)
+            shape = (x.shape[0], 1, *self.size)
             noise = torch.randn(shape, generator=run.generator, device=x.device, dtype=x.dtype)
             x.add_(noise * (self.noise_strength * (scale * g)))
             scale = 0
@@ -382,7 +404,7 @@ class SynthesisBlock(torch.nn.Module):
     def __init__(self, resolution: int, in_channels: int, out_channels: int, architecture: str,
                  is_last: bool, num_conv: int, num_torgb: int, filter_size: int,
                  conv0: dict[str, Any] | None, conv1: dict[str, Any], torgb: dict[str, Any] | None,
-                 skip: dict[str, Any] | None) -> None:
+                 skip: dict[str, Any] | None, init_res: tuple[int, int] = SQUARE) -> None:
         super().__init__()
         if architecture not in ARCHITECTURES:
             raise ModelFileError(f"unknown architecture {architecture!r}")
@@ -394,10 +416,10 @@ class SynthesisBlock(torch.nn.Module):
         self.num_conv = num_conv
         self.num_torgb = num_torgb
         if in_channels == 0:
-            self.const = torch.nn.Parameter(torch.zeros(out_channels, resolution, resolution))
+            self.const = torch.nn.Parameter(torch.zeros(out_channels, *map_size(resolution, init_res)))
         self.register_buffer("resample_filter", torch.zeros(filter_size, filter_size))
-        self.conv0 = SynthesisLayer(**conv0) if conv0 is not None else None
-        self.conv1 = SynthesisLayer(**conv1)
+        self.conv0 = SynthesisLayer(**conv0, init_res=init_res) if conv0 is not None else None
+        self.conv1 = SynthesisLayer(**conv1, init_res=init_res)
         self.torgb = ToRGBLayer(**torgb) if torgb is not None else None
         self.skip = SkipLayer(**skip) if skip is not None else None
 
@@ -452,10 +474,12 @@ class SynthesisNetwork(torch.nn.Module):
     """ws [B, num_ws, w_dim] -> image; see `model.StyleGANModel` for the call contract."""
 
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int, num_ws: int,
-                 blocks: list[dict[str, Any]]) -> None:
+                 blocks: list[dict[str, Any]], init_res: list[int] | tuple[int, int] = SQUARE) -> None:
         super().__init__()
+        init_res = check_init_res(init_res)
         self.w_dim = w_dim
         self.img_resolution = img_resolution
+        self.img_size = map_size(img_resolution, init_res)  # the picture's (height, width)
         self.img_channels = img_channels
         self.num_ws = num_ws
         self.channels_last = False
@@ -463,7 +487,7 @@ class SynthesisNetwork(torch.nn.Module):
         self.winograd = True  # False: the fast path with direct convolutions only (for benchmarks)
         self.block_names = [f"b{settings['resolution']}" for settings in blocks]
         for name, settings in zip(self.block_names, blocks, strict=True):
-            setattr(self, name, SynthesisBlock(**settings))
+            setattr(self, name, SynthesisBlock(**settings, init_res=init_res))
         self._info = [LayerInfo(conv.name, conv.resolution, conv.out_channels, conv.use_noise)
                       for block in self.blocks() for conv in block.layers()]
         self._names = {info.name for info in self._info}
@@ -487,6 +511,7 @@ class SynthesisNetwork(torch.nn.Module):
             "img_channels": int(attr(record, "img_channels")),
             "num_ws": int(attr(record, "num_ws")),
             "blocks": blocks,
+            "init_res": list(check_init_res(attr(record, "init_res", list(SQUARE)))),
         }
 
     def blocks(self) -> list[SynthesisBlock]:
@@ -529,6 +554,7 @@ class StyleGAN2(StyleGANModel):
     def __init__(self, mapping: dict[str, Any], synthesis: dict[str, Any]) -> None:
         super().__init__()
         self.mapping = MappingNetwork(**mapping)
+        self.c_dim = self.mapping.c_dim
         self.synthesis = SynthesisNetwork(**synthesis)
         self.z_dim = self.mapping.z_dim
         self.w_dim = self.mapping.w_dim
@@ -569,8 +595,9 @@ def build_from_record(record: ModuleRecord) -> StyleGAN2:
 def make_settings(img_resolution: int, *, z_dim: int = 512, w_dim: int = 512, mapping_layers: int = 8,
                   channel_base: int = 32768, channel_max: int = 512, architecture: str = "skip",
                   conv_clamp: float | None = 256, lr_multiplier: float = 0.01,
-                  img_channels: int = 3) -> dict[str, Any]:
-    """Settings of a fresh StyleGAN2 laid out like NVIDIA's config (channels = base / res, capped)."""
+                  img_channels: int = 3, init_res: tuple[int, int] = SQUARE) -> dict[str, Any]:
+    """Settings of a fresh StyleGAN2 laid out like NVIDIA's config (channels = base / res, capped);
+    `init_res` [h0, w0] other than [4, 4] makes Autolume's non-square layout."""
     log2 = int(math.log2(img_resolution))
     resolutions = [2 ** i for i in range(2, log2 + 1)]
     channels = {res: min(channel_base // res, channel_max) for res in resolutions}
@@ -613,7 +640,7 @@ def make_settings(img_resolution: int, *, z_dim: int = 512, w_dim: int = 512, ma
     return {
         "mapping": {"z_dim": z_dim, "w_dim": w_dim, "num_ws": num_ws, "layers": layers},
         "synthesis": {"w_dim": w_dim, "img_resolution": img_resolution, "img_channels": img_channels,
-                      "num_ws": num_ws, "blocks": blocks},
+                      "num_ws": num_ws, "blocks": blocks, "init_res": list(check_init_res(init_res))},
     }
 
 

@@ -251,6 +251,7 @@ class StyleGAN3(StyleGANModel):
     def __init__(self, mapping: dict[str, Any], synthesis: dict[str, Any]) -> None:
         super().__init__()
         self.mapping = MappingNetwork(**mapping)
+        self.c_dim = self.mapping.c_dim
         self.synthesis = SynthesisNetwork(**synthesis)
         self.z_dim, self.w_dim = self.mapping.z_dim, self.mapping.w_dim
         self.num_ws = self.synthesis.num_ws

@@ -24,7 +24,9 @@ from autolume_graph.osc.serving import BackgroundServer
 
 log = logging.getLogger(__name__)
 
+ACCESS_READ = 1
 ACCESS_READ_WRITE = 3
+IMAGE_ADDRESS = "/autolume/image"  # read-only: the picture's width and height
 # ParamInfo.type -> OSC type tag as OSCQuery's TYPE; a parameter type (params.ParamKind.osc_type) names one
 TYPE_TAGS = {"float": "f", "int": "i", "bool": "T", "str": "s", "trigger": "N"}
 EXTENSIONS = {
@@ -46,7 +48,8 @@ EXTENSIONS = {
 
 @dataclass(frozen=True)
 class ParamInfo:
-    """One OSC-controllable parameter as published; `type` is a key of TYPE_TAGS."""
+    """One OSC-controllable parameter as published; `type` is a key of TYPE_TAGS. `read_only`: a value
+    to read (ACCESS 1), such as the picture's size, not a control."""
 
     address: str
     type: str
@@ -55,6 +58,16 @@ class ParamInfo:
     value: Any = None
     description: str = ""
     choices: Sequence[Any] | None = None
+    read_only: bool = False
+
+
+def image_size_info(height: int, width: int) -> list[ParamInfo]:
+    """The picture's size as read-only entries under IMAGE_ADDRESS, so a controller or a mapping tool can
+    lay out its canvas at the model's width x height (non-square models are not 1:1)."""
+    return [ParamInfo(f"{IMAGE_ADDRESS}/width", "int", value=int(width), description="picture width (px)",
+                      read_only=True),
+            ParamInfo(f"{IMAGE_ADDRESS}/height", "int", value=int(height), description="picture height (px)",
+                      read_only=True)]
 
 
 Provider = Callable[[], Sequence[ParamInfo]]
@@ -84,7 +97,7 @@ def param_node(p: ParamInfo) -> dict[str, Any]:
     node: dict[str, Any] = {
         "FULL_PATH": p.address,
         "TYPE": TYPE_TAGS[p.type],
-        "ACCESS": ACCESS_READ_WRITE,
+        "ACCESS": ACCESS_READ if p.read_only else ACCESS_READ_WRITE,
         "DESCRIPTION": p.description,
     }
     if p.type == "trigger":
