@@ -115,6 +115,7 @@ class Node:
         self.bindings: dict[str, Binding] = {}
         self.ui: dict[str, Any] = {}
         self.param_version = 0
+        self.write_counts: dict[str, int] = {}  # per parameter, the writes through `set_value` that counted
         self.output_version = 0
         self.last_outputs: dict[str, Any] = {}
         self.error = ""
@@ -192,14 +193,18 @@ class Node:
 
     # --- engine-facing helpers -----------------------------------------------------
     def set_value(self, name: str, value: Any) -> bool:
-        """Coerce and store a parameter value; returns whether it changed (and bumps the version)."""
+        """Coerce and store a parameter value; returns whether it changed (and bumps the version).
+
+        The same value again is no change, except for an `every_write` parameter; `write_counts` counts
+        the writes that were changes, so a node can tell a parameter was set again."""
         param = self.params[name]
         value = param.coerce(value)
         old = self.values.get(name)
-        if param.type is not ParamType.DATA and old == value and type(old) is type(value):
+        if param.type is not ParamType.DATA and old == value and type(old) is type(value) and not param.every_write:
             return False
         self.values[name] = value
         self.param_version += 1
+        self.write_counts[name] = self.write_counts.get(name, 0) + 1
         if param.resets:
             self.reset()
         return True

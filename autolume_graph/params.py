@@ -127,7 +127,8 @@ class Param:
     that go past their UI range (`clip=False`); without one they are held to +-GENERIC_LIMIT. A
     parameter whose value costs work (counts, kernel sizes) must declare a limit it can afford.
     `writes` marks a parameter that names a file to write or triggers a write: like every path, it
-    is not bound to OSC unless the user binds it.
+    is not bound to OSC unless the user binds it. `every_write`: setting it to the value it already
+    holds still counts as a change (a performer resending a seed to jump back to it).
     """
 
     type: ParamKind
@@ -142,6 +143,7 @@ class Param:
     file_kind: str = ""
     limit: tuple[float, float] | None = None
     writes: bool = False
+    every_write: bool = False
 
     @property
     def port_type(self) -> WireType:
@@ -173,9 +175,10 @@ class Param:
 
 
 def Float(default: float, min: float | None = None, max: float | None = None, *, doc: str = "",
-          unit: str = "", clip: bool = True, resets: bool = False, limit: tuple[float, float] | None = None
-          ) -> Param:
-    return Param(ParamType.FLOAT, float(default), doc, min, max, unit, clip, resets=resets, limit=limit)
+          unit: str = "", clip: bool = True, resets: bool = False, limit: tuple[float, float] | None = None,
+          every_write: bool = False) -> Param:
+    return Param(ParamType.FLOAT, float(default), doc, min, max, unit, clip, resets=resets, limit=limit,
+                 every_write=every_write)
 
 
 def Int(default: int, min: int | None = None, max: int | None = None, *, doc: str = "",

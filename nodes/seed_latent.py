@@ -34,7 +34,8 @@ class SeedLatent(Node):
     runtime clock, so offline renders repeat the live motion) and by every change of `drag`, a
     relative control: wire a mouse delta, an endless encoder or an OSC fader into it and each
     change moves the seed by that much. Setting `seed` itself clears the offset, as typing a
-    seed does in Autolume.
+    seed does in Autolume: the same value again too (`/seed/seed 42` after the animation moved
+    on returns to seed 42).
     """
 
     category = "latent"
@@ -44,8 +45,8 @@ class SeedLatent(Node):
         "seed": Output(PortType.FLOAT, "the seed shown now (seed + drag + animation)"),
     }
     params = {
-        "seed": Float(0.0, 0.0, 100000.0, clip=False, limit=SEED_LIMIT,
-                      doc="seed number; fractions blend neighbours, wraps mod 2**32"),
+        "seed": Float(0.0, 0.0, 100000.0, clip=False, limit=SEED_LIMIT, every_write=True,
+                      doc="seed; fractions blend neighbours, wraps mod 2**32; setting it (again) jumps back to it"),
         "project": Bool(True, doc="map z through the mapping network (off: use z as w directly)"),
         "anim": Bool(False, doc="move the seed continuously"),
         "speed": Float(0.5, -10.0, 10.0, clip=False, limit=(-10000.0, 10000.0), unit="seeds/s",
@@ -57,6 +58,7 @@ class SeedLatent(Node):
     def reset(self) -> None:
         self._offset = 0.0
         self._base_seed: float | None = None
+        self._seed_writes = 0
         self._last_drag: float | None = None
         self._last_time: float | None = None  # runtime time of the last animated cook
 
@@ -64,8 +66,9 @@ class SeedLatent(Node):
         return bool(params["anim"])
 
     def _current_seed(self, ctx: CookContext, params: dict[str, Any]) -> float:
-        if params["seed"] != self._base_seed:
-            self._base_seed, self._offset = params["seed"], 0.0
+        writes = self.write_counts.get("seed", 0)
+        if params["seed"] != self._base_seed or writes != self._seed_writes:
+            self._base_seed, self._seed_writes, self._offset = params["seed"], writes, 0.0
         if self._last_drag is not None:
             self._offset += params["drag"] - self._last_drag
         self._last_drag = params["drag"]

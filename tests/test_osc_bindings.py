@@ -10,7 +10,7 @@ import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
 from autolume_graph.commands import SetBinding
-from autolume_graph.graph import Graph, GraphError
+from autolume_graph.graph import Edge, Graph, GraphError
 from autolume_graph.params import Binding
 from autolume_graph.registry import default_registry
 from autolume_graph.runtime import Runtime
@@ -212,7 +212,6 @@ def test_oscquery_lists_the_picture_size_once_a_preview_has_one(tmp_path):
     """Issue 19: a controller can read the (non-square) picture's width x height, read-only."""
     import torch
 
-    from autolume_graph.graph import Edge
     from autolume_graph.node import CookContext, Node
     from autolume_graph.params import Output
     from autolume_graph.types import PortType
@@ -239,5 +238,30 @@ def test_oscquery_lists_the_picture_size_once_a_preview_has_one(tmp_path):
         image = json.load(urllib.request.urlopen(f"http://{host}:{port}/autolume/image", timeout=5))["CONTENTS"]
         assert image["width"]["VALUE"] == [64] and image["height"]["VALUE"] == [48]
         assert image["width"]["ACCESS"] == 1
+    finally:
+        s.close()
+
+
+def test_resending_the_seed_jumps_back_to_it_after_anim_and_drag(tmp_path):
+    """Issue 20 bug 5: `/seed/seed 42` while the animation shows 47.7 returns to 42 (its value unchanged)."""
+    from tests.test_latent_nodes import Collect
+
+    graph = Graph()
+    seed = graph.add_node(default_registry().create("SeedLatent"), name="seed")
+    sink = graph.add_node(Collect(), name="sink")
+    graph.add_edge(Edge(seed.id, "seed", sink.id, "value"))
+    s = Session(Runtime(graph, fps=10, fixed_step=True), osc_host="127.0.0.1", osc_port=0, oscquery_port=0,
+                preset_dir=tmp_path / "presets")
+    s.start_services()
+    try:
+        send_and_step(s, [("/seed/seed", 42.0), ("/seed/anim", True), ("/seed/speed", 5.0)],
+                      until=lambda: seed.last_outputs.get("seed", 0) > 43.0)
+        send_and_step(s, [("/seed/anim", False)], until=lambda: not seed.values["anim"])
+        s.runtime.step()
+        assert seed.last_outputs["seed"] > 43.0 and seed.values["seed"] == 42.0
+        send_and_step(s, [("/seed/seed", 42.0)], until=lambda: seed.last_outputs["seed"] == 42.0)
+        send_and_step(s, [("/seed/drag", 1.0)], until=lambda: seed.values["drag"] == 1.0)
+        send_and_step(s, [("/seed/drag", 3.5)], until=lambda: seed.last_outputs["seed"] == 45.5)  # drag 0 -> 3.5
+        send_and_step(s, [("/seed/seed", 42.0)], until=lambda: seed.last_outputs["seed"] == 42.0)
     finally:
         s.close()
