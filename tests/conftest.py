@@ -31,8 +31,10 @@ def reference_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def _own_workspace(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test writes recordings, vectors, presets and mixes into a folder of its own, never the repo."""
+    """Every test writes recordings, vectors, presets and mixes into a folder of its own, never the repo, and
+    has a model cache of its own (no test loads what an earlier one converted)."""
     monkeypatch.setenv("AUTOLUME_WORKDIR", str(tmp_path_factory.mktemp("workspace")))
+    monkeypatch.setenv("AUTOLUME_MODEL_CACHE", str(tmp_path_factory.mktemp("model_cache")))
 
 
 @pytest.fixture

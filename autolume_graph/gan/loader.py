@@ -6,6 +6,10 @@ safetensors format (`safe_format`).
 Loading only reads; a failure leaves nothing changed. Every size a file claims is checked before
 anything is allocated: by the pickle reader (`pickle_reader`, `pickled_arrays`) and against the
 network's structure (`model.build_checked`).
+
+A pickle is read through one pinned descriptor (`file_reads.checked_path`), so the bytes the model
+cache hashes and the bytes the reader converts come from the same file; its first load also writes
+the converted generator to the model cache and later loads of the same bytes read that (`model_cache`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from pathlib import Path
 
 import torch
 
+from autolume_graph.file_reads import FileRefused, checked_path
+
+from . import model_cache
 from .family import family_for_record
 from .model import StyleGANModel
 from .safe_format import is_safe_format, load_safe_model
@@ -22,11 +29,13 @@ from .safe_pickle import ModelFileError, read_generator
 __all__ = ["ModelFileError", "load_model"]
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu", network: str = "G_ema") -> StyleGANModel:
+def load_model(path: str | Path, device: str | torch.device = "cpu", network: str = "G_ema", *,
+               cache: bool = True) -> StyleGANModel:
     """The generator in `path` in eval mode on `device` (channels_last on CPU, where it is faster).
 
     `network` picks a training snapshot's G_ema (default) or G; when the file lacks it the other is
     loaded and `model.load_note` says so. Bad input raises ModelFileError with one line: the path, a colon, the reason.
+    `cache=False` reads a pickle without the model cache (neither reads nor writes an entry).
     """
     path = Path(path)
     if not path.exists():
@@ -38,9 +47,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", network: st
             model = load_safe_model(path)
             note = "" if network == "G_ema" else "our model file holds one network"
         else:
-            choice = read_generator(path, network)
-            model = family_for_record(choice.record).build_from_record(choice.record)
-            note = choice.note
+            model, note = _load_pickle(path, network, cache)
     except ModelFileError as exc:
         message = str(exc).splitlines()[0] if str(exc) else "unreadable model"
         raise ModelFileError(message if message.startswith(f"{path}:") else f"{path}: {message}") from None
@@ -50,3 +57,24 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", network: st
     model = model.to(device).eval().requires_grad_(False)
     model.load_note = note
     return model.set_channels_last(torch.device(device).type == "cpu")
+
+
+def _load_pickle(path: Path, network: str, cache: bool) -> tuple[StyleGANModel, str]:
+    """The generator of a pickle and its note: from the model cache where it holds these bytes, else
+    read, built, and written to the cache."""
+    try:
+        with checked_path(path, "model") as pinned:
+            try:
+                source = model_cache.source_of(pinned, network) if cache else None
+                found = model_cache.lookup(source) if source else None
+                if found:
+                    return found
+                choice = read_generator(pinned, network)
+                model = family_for_record(choice.record).build_from_record(choice.record)
+                if source:
+                    model_cache.remember(source, pinned, model, choice.note)
+                return model, choice.note
+            except ModelFileError as exc:  # name the caller's path, not the descriptor's
+                raise ModelFileError(str(exc).replace(str(pinned), str(path))) from None
+    except FileRefused as exc:
+        raise ModelFileError(str(exc)) from None

@@ -2,7 +2,9 @@
 
 A single file (rather than a weights + config pair) is saved atomically (temp file, then rename) and
 cannot lose its config. The header metadata key `autolume_graph` holds JSON with `format`,
-`version`, `family` and `settings` (the model's `settings()`); the registered family's
+`version`, `family`, `settings` (the model's `settings()`) and, where the writer has any, `extra`: a
+flat mapping of strings kept with the model (the model cache's key and load note; files without it
+load as before, and readers that predate it ignore it). The registered family's
 `build_from_settings` (`family.family_named`) rebuilds the structure (bounded and matched against the tensors first,
 `model.build_checked`) and the tensors load by name.
 """
@@ -28,16 +30,31 @@ SUFFIX = ".safetensors"
 METADATA_KEY = "autolume_graph"
 
 
-def save_model(model: StyleGANModel, path: str | Path, *, overwrite: bool = True) -> Path:
-    """Write `model` to `path` atomically (`atomic.write_with`); `overwrite=False` never replaces an existing
-    file but takes the next free name. Returns where it went."""
-    tensors = {name: value.detach().to("cpu", torch.float32).contiguous().clone()
-               for name, value in model.state_dict().items()}
+def save_model(model: StyleGANModel, path: str | Path, *, overwrite: bool = True,
+               extra: dict[str, str] | None = None) -> Path:
+    """Write `model` (and the strings `extra`, if any) to `path` atomically (`atomic.write_with`);
+    `overwrite=False` never replaces an existing file but takes the next free name. Returns where it went."""
+    tensors = _separate_float32(model)
     # One metadata key: safetensors writes several in hash order, which would vary the bytes per run.
     header = {"format": FORMAT, "version": VERSION, "family": model.family, "settings": model.settings()}
+    if extra:
+        header["extra"] = dict(extra)
     metadata = {METADATA_KEY: json.dumps(header, sort_keys=True)}
     return write_with(path, lambda temp: safetensors.torch.save_file(tensors, str(temp), metadata=metadata),
                       overwrite=overwrite)
+
+
+def _separate_float32(model: StyleGANModel) -> dict[str, torch.Tensor]:
+    """The model's tensors as float32 on CPU. safetensors refuses tensors that share memory (a filter
+    buffer several layers hold), so those are copied; the rest are written from where they are."""
+    tensors, storages = {}, set()
+    for name, value in model.state_dict().items():
+        tensor = value.detach().to("cpu", torch.float32).contiguous()
+        if tensor.untyped_storage().data_ptr() in storages:
+            tensor = tensor.clone()
+        storages.add(tensor.untyped_storage().data_ptr())
+        tensors[name] = tensor
+    return tensors
 
 
 def is_safe_format(path: Path) -> bool:
@@ -49,6 +66,11 @@ def is_safe_format(path: Path) -> bool:
 
 def load_safe_model(path: Path) -> StyleGANModel:
     """Rebuild a model saved by `save_model`; errors are ModelFileError without the path prefix."""
+    return load_safe_entry(path)[0]
+
+
+def load_safe_entry(path: Path) -> tuple[StyleGANModel, dict[str, str]]:
+    """`load_safe_model` and the file's `extra` strings (empty where it has none or they are not strings)."""
     try:
         with safetensors.safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
@@ -66,8 +88,12 @@ def load_safe_model(path: Path) -> StyleGANModel:
     family = family_named(header.get("family"))
     if not isinstance(header.get("settings"), dict):
         raise ModelFileError("model settings are not a mapping")
+    extra = header.get("extra")
+    if not isinstance(extra, dict) or not all(isinstance(v, str) for v in [*extra, *extra.values()]):
+        extra = {}
     # Settings are bounded and matched against the file's tensors before the network is allocated.
-    return build_checked(family.build_from_settings, header["settings"], tensors).eval().requires_grad_(False)
+    model = build_checked(family.build_from_settings, header["settings"], tensors).eval().requires_grad_(False)
+    return model, extra
 
 
 def _first_line(exc: BaseException) -> str:
