@@ -11,7 +11,7 @@ from autolume_graph.gan.accel import SynthesisRunner
 from autolume_graph.gan.edits import LayerEdits, activation_to_image
 from autolume_graph.gan.family import family_of
 from autolume_graph.gan.finite_guard import FiniteGuard
-from autolume_graph.node import CookContext, Node, NodeError
+from autolume_graph.node import CookContext, Node, NodeError, NodeStatus
 from autolume_graph.params import Bool, Choice, Float, Input, Int, Output
 from autolume_graph.types import PortType
 
@@ -30,11 +30,13 @@ class Generate(Node):
     outputs = {"image": Output(PortType.IMAGE, "RGB [1, 3, H, W], nominal [-1, 1], on the device")}
     params = {
         "noise": Bool(True, doc="noise on/off: off gives smooth images without texture"),
-        "noise_mode": Choice("const", ("const", "random"), doc="the trained constant noise, or seeded random"),
+        "noise_mode": Choice("random", ("random", "const"),
+                             doc="random: seeded noise (Noise Seed and Anim change the texture); "
+                                 "const: the noise stored in the model (Seed and Anim do nothing)"),
         "noise_strength": Float(1.0, 0.0, 2.0, clip=False, limit=(-100.0, 100.0),
                                 doc="global noise: scales every layer's noise"),
-        "noise_seed": Int(0, 0, 2**31 - 1, doc="seed of random noise: new texture, same image"),
-        "noise_anim": Bool(False, doc="a new noise seed every frame"),
+        "noise_seed": Int(0, 0, 2**31 - 1, doc="seed of random noise: new texture, same image (random mode)"),
+        "noise_anim": Bool(False, doc="a new noise seed every frame (random mode)"),
         "translate_x": Float(0.0, -1.0, 1.0, clip=False, limit=(-100.0, 100.0),
                              doc="StyleGAN3 only: shift the input in x"),
         "translate_y": Float(0.0, -1.0, 1.0, clip=False, limit=(-100.0, 100.0),
@@ -64,6 +66,7 @@ class Generate(Node):
             return self._read_back(computed[2])  # nothing changed: this cook only reads the verdict
         picture = self._guard.check(self._render(ctx, params, *sources))
         self._computed = (sources, settings, picture)
+        self.status = noise_status(params)
         return self._read_back(picture)
 
     def _read_back(self, picture: torch.Tensor) -> dict[str, Any]:
@@ -93,6 +96,16 @@ class Generate(Node):
             return out
         _, activation = out
         return activation_to_image(activation, edits.view_channel, edits.view_normalize, model.img_size)
+
+
+def noise_status(params: dict[str, Any]) -> NodeStatus:
+    """Which noise is on, so Seed and Anim never seem to do nothing without a word."""
+    if not params["noise"]:
+        return NodeStatus.of("noise off")
+    if params["noise_mode"] == "const":
+        moved = params["noise_seed"] != 0 or params["noise_anim"]
+        return NodeStatus.of("noise: stored in the model" + (" (Seed and Anim act in random mode)" if moved else ""))
+    return NodeStatus.of(f"noise: seeded {'animated' if params['noise_anim'] else params['noise_seed']}")
 
 
 def _same(a: tuple, b: tuple) -> bool:

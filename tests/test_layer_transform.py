@@ -33,8 +33,10 @@ def transform(model, edits=None, **values):
 
 
 def generate(model, w, edits=None):
+    """Generate with the stored noise, as `model.synthesis` renders by default."""
     node = Generate()
-    return node.cook(CTX, {"model": model, "w": w, "edits": edits}, dict(node.values))["image"]
+    values = {**node.values, "noise_mode": "const"}
+    return node.cook(CTX, {"model": model, "w": w, "edits": edits}, values)["image"]
 
 
 def capture(model, w, layer, edits=None):

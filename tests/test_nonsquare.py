@@ -240,7 +240,8 @@ def test_every_layer_op_runs_on_a_wide_model(wide, wide_w, op: str) -> None:
 def test_layer_view_fills_the_non_square_picture(wide, wide_w) -> None:
     generate = Generate()
     edits = LayerEdits(view="b8.conv1")
-    image = generate.cook(CTX, {"model": wide, "w": wide_w, "edits": edits}, dict(generate.values))["image"]
+    stored_noise = {**generate.values, "noise_mode": "const"}  # as synthesis renders by default
+    image = generate.cook(CTX, {"model": wide, "w": wide_w, "edits": edits}, stored_noise)["image"]
     activation = wide.synthesis(wide_w, capture="b8.conv1")[1]
     assert activation.shape[2:] == (8, 14) and image.shape == (1, 3, 32, 56)
     shown = image[0, :, ::4, ::4]
@@ -283,7 +284,8 @@ def _graph(reference_dir: Path, **seed_values) -> Graph:
     graph = Graph()
     loader = add(graph, "ModelLoader", path=str(reference_dir / "autolume_48x64.pkl"), device="cpu")
     source = add(graph, "SeedLatent", **seed_values)
-    mapping, generate, preview = add(graph, "Mapping", psi=0.7), add(graph, "Generate"), add(graph, "Preview")
+    mapping, preview = add(graph, "Mapping", psi=0.7), add(graph, "Preview")
+    generate = add(graph, "Generate", noise_mode="const")  # the reference renders the stored noise
     for edge in (Edge(loader.id, "model", mapping.id, "model"), Edge(loader.id, "model", generate.id, "model"),
                  Edge(loader.id, "model", source.id, "model"),
                  Edge(source.id, "z", mapping.id, "latent"), Edge(mapping.id, "w", generate.id, "w"),
