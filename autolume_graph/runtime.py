@@ -202,6 +202,22 @@ class Runtime:
             else:
                 future.set_result(result)
 
+    def set_device(self, device: str) -> str:
+        """Move the running graph to `device` ("cpu", "cuda", "auto") between two frames (render thread).
+
+        Every node cooks again on the next frame with the new device (models load there off the render
+        thread, the old one shows meanwhile). A device that is not here is refused and nothing moves."""
+        resolved = resolve_device(device)
+        if resolved.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError(f"no CUDA device here (torch {torch.__version__}): staying on {self.device}")
+        elif resolved != "cpu":
+            raise ValueError(f"unknown device {device!r}: cpu, cuda or auto")
+        self.device = resolved
+        return resolved
+
     def swap_graph(self, graph: Graph) -> int:
         """Replace the running graph (a preset switch) between two frames; the old one's nodes close.
 

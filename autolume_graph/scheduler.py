@@ -107,7 +107,8 @@ class Scheduler:
         edges = plan.incoming[node.id]
         source_versions = tuple(plan.nodes[e.src].output_version for e in edges)
         seen = self._seen.get(node.id)
-        if seen is not None and seen == (node.param_version, source_versions) and not node.animating(node.values):
+        state = (node.param_version, source_versions, ctx.device)  # a device change recooks every node
+        if seen is not None and seen == state and not node.animating(node.values):
             return
         if isinstance(node, PlaceholderNode):
             return
@@ -116,7 +117,7 @@ class Scheduler:
             node.input_status = NodeStatus.of(f"waiting for {pending}", state=NodeState.WAITING)
             return
         self._cook(node, edges, plan.nodes, ctx, report)
-        self._seen[node.id] = (node.param_version, source_versions)
+        self._seen[node.id] = state
 
     def _cook(self, node: Node, edges: list[Edge], nodes: dict[str, Node], ctx: CookContext,
               report: FrameReport) -> None:

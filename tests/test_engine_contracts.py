@@ -270,3 +270,26 @@ def test_the_cycle_check_follows_existing_paths_only():
     rt = Runtime(graph)
     rt.call(Connect(Edge(nodes[-1].id, "value", sink.id, "value")))
     assert rt.step().published["sink"] == 2.0  # 1 along the chain, plus 1 over the shortcut
+
+
+def test_a_device_change_recooks_every_node_and_an_absent_device_is_refused() -> None:
+    """Issue 20: the performance panel's CPU/GPU switch moves the running graph without a restart: every
+    node cooks again on the new device (any device name will do for the scheduler's rule)."""
+    import torch
+
+    graph = Graph()
+    source, sink = graph.add_node(Source(), name="source"), graph.add_node(Sink(), name="sink")
+    graph.add_edge(Edge(source.id, "value", sink.id, "value"))
+    scheduler = Scheduler(graph)
+    for device in ("cpu", "cpu", "elsewhere", "elsewhere"):
+        scheduler.run_frame(CookContext(device=device, services={"publish": {}}))
+    assert (source.cook_count, sink.cook_count) == (2, 2)
+
+    runtime = Runtime(graph, fps=0)
+    assert runtime.call(lambda rt: rt.set_device("cpu")) == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device here"):
+            runtime.call(lambda rt: rt.set_device("cuda"))
+        assert runtime.device == "cpu"
+    with pytest.raises(ValueError, match="unknown device"):
+        runtime.call(lambda rt: rt.set_device("tpu"))
