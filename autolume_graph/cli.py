@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=arg_types.count, default=0, help="stop after N frames (0: run until stopped)")
     p.add_argument("--fps", type=arg_types.live_rate, default=30.0,
                    help="target frame rate (0: as fast as possible)")
-    p.add_argument("--fixed-step", action="store_true", help="advance the clock 1/fps per frame (with --frames: as fast as they render)")
+    p.add_argument("--fixed-step", action="store_true",
+                   help="advance the clock 1/fps per frame (with --frames: as fast as they render)")
     p.add_argument("--device", default="auto", choices=devices)
     p.add_argument("--out", help="write frames: .mp4 video, .npy stack (uint8) or .png/.jpg (last frame)")
     p.add_argument("--osc-host", default=None, help="OSC listen address (0.0.0.0: all interfaces)")

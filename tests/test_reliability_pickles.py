@@ -12,7 +12,9 @@ The bound: peak RSS growth while loading any file <= 3 x its size + 64 MiB (the 
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import pickle
 import struct
 import subprocess
@@ -173,7 +175,7 @@ def shared_state():
                  sorted(vars(collections.OrderedDict)), f4.byteorder, f4.hasobject, f4.flags, np.float32(1).tobytes()))
 
 def render(path):
-    model = load_model(path)
+    model = load_model(path, cache=False)  # the reader itself, after the hostile files: never a cache hit
     return model(torch.randn(1, model.z_dim, generator=torch.Generator().manual_seed(5)), psi=0.7)
 
 references = sys.argv[1:3]
@@ -182,7 +184,7 @@ state = shared_state()
 results = {}
 for path in sys.argv[3:]:
     try:
-        load_model(path)
+        load_model(path, cache=False)
         results[path] = "LOADED"
     except ModelFileError as exc:
         results[path] = str(exc)
@@ -273,7 +275,7 @@ def test_tensor_and_array_sizes_are_checked_against_their_storage(tmp_path: Path
 
 # --- 3. network dimensions: bounded and matched to the tensors before allocation ------------------
 class _AsPersistent:
-    """Pickles a ModuleRecord the way `torch_utils.persistence` pickles a module."""
+    """Pickles a ModuleRecord the way `torch_utils.persistence` pickles a module (other children as they are)."""
 
     def __init__(self, record: ModuleRecord) -> None:
         self.record = record
@@ -282,7 +284,8 @@ class _AsPersistent:
         r = self.record
         state = {**r.attrs, "training": False, "_parameters": OrderedDict(r.params),
                  "_buffers": OrderedDict(r.buffers), "_init_kwargs": {},
-                 "_modules": OrderedDict((k, _AsPersistent(v)) for k, v in r.children.items())}
+                 "_modules": OrderedDict((k, _AsPersistent(v) if isinstance(v, ModuleRecord) else v)
+                                         for k, v in r.children.items())}
         meta = {"type": "class", "version": 6, "module_src": "# omitted", "class_name": r.class_name, "state": state}
         return _reconstruct_persistent_obj, (meta,)
 
@@ -367,6 +370,8 @@ def opcode_runs() -> dict[str, bytes]:
                             + STOP,
         "ordered_dicts_by_reduce": run(b"h\x00)R", head=_global("collections", "OrderedDict") + b"\x94"),
         "records_by_reduce": run(b"h\x00h\x01\x85R", head=memo_dict),
+        "unknowns_by_reduce": run(b"h\x00)R", head=_global("timm.models", "Block") + b"\x94"),
+        "items_dropped_into_an_unknown": run(b"N", head=_global("timm.models", "Block") + b")R(")[:-1] + b"u" + STOP,
         "memo_put_at_a_huge_index": P4 + b"Nr\xff\xff\xff\x7f" + STOP,
         "frame_of_a_terabyte": P4 + b"\x95" + struct.pack("<Q", 1 << 40) + STOP,
         "long_text_with_an_astral_char": P4 + b"X" + struct.pack("<I", n) + ("\U0001f600" + "a" * (n - 4)).encode()
@@ -376,9 +381,10 @@ def opcode_runs() -> dict[str, bytes]:
 
 def test_opcode_runs_stay_within_the_memory_bound(tmp_path: Path, reference_dir: Path) -> None:
     paths = _write(tmp_path / "runs", {f"{name}.pkl": data for name, data in opcode_runs().items()})
-    results = _measure(paths + [str(reference_dir / "sg2_64_tiny.pkl"), str(reference_dir / "sg3t_64_tiny.pkl")])
+    genuine_files = ("sg2_64_tiny.pkl", "sg3t_64_tiny.pkl", "tf_sg2_32.pkl")
+    results = _measure(paths + [str(reference_dir / name) for name in genuine_files])
     _assert_refused_within_bound(paths, results)
-    for genuine in ("sg2_64_tiny.pkl", "sg3t_64_tiny.pkl"):
+    for genuine in genuine_files:
         result = results[genuine]
         assert result["message"] == "LOADED", result
         assert result["growth"] <= BOUND_FACTOR * result["size"] + BOUND_BASE, (genuine, result)
@@ -389,3 +395,153 @@ def test_a_run_is_refused_by_the_budget(name: str, tmp_path: Path) -> None:
     """The runs above stop at the budget, not at some later check (the bound holds because of it)."""
     paths = _write(tmp_path, {f"{name}.pkl": opcode_runs()[name]})
     assert "needs more memory than a file of its size may take" in _measure(paths)[f"{name}.pkl"]["message"]
+
+
+# --- 5. parts the reader does not know: inert, never run; the generator loads unless it needs one -------
+class _Global:
+    """Pickles as the global `module.name` (STACK_GLOBAL), whatever this process has under that name."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __call__(self, *args):
+        raise AssertionError("only pickled")
+
+
+class _Call:
+    """Pickles as `func(*args)` (REDUCE); callable, so that a call's result can be called in turn."""
+
+    def __init__(self, func, *args) -> None:
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+    def __call__(self, *args):
+        raise AssertionError("only pickled")
+
+
+class _New:
+    """Pickles as `cls.__new__(cls)` (NEWOBJ), then BUILD with `state`: how torch modules and most objects pickle."""
+
+    def __init__(self, cls: _Global, state) -> None:
+        self.cls, self.state = cls, state
+
+
+class _Writer(pickle._Pickler):
+    """The pure-Python pickler, able to name any global and to write NEWOBJ of a class that is not here."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def _save_global(self, obj: _Global) -> None:
+        self.save(obj.module)
+        self.save(obj.name)
+        self.write(pickle.STACK_GLOBAL)
+        self.memoize(obj)
+
+    def _save_new(self, obj: _New) -> None:
+        self.save(obj.cls)
+        self.save(())
+        self.write(pickle.NEWOBJ)
+        self.memoize(obj)
+        self.save(obj.state)
+        self.write(pickle.BUILD)
+
+    dispatch[_Global] = _save_global
+    dispatch[_New] = _save_new
+
+
+def _dumps(data) -> bytes:
+    buf = io.BytesIO()
+    _Writer(buf, protocol=4).dump(data)
+    return buf.getvalue()
+
+
+def _payloads(marker: Path) -> dict[str, object]:
+    """Calls that would create `marker`, and ways of smuggling one into what a file builds."""
+    touch = f"touch {marker}"
+    system = _Global("os", "system")
+    return {
+        "os_system": _Call(system, touch),
+        "posix_system": _Call(_Global("posix", "system"), touch),
+        "eval": _Call(_Global("builtins", "eval"), f"__import__('os').system({touch!r})"),
+        "exec": _Call(_Global("builtins", "exec"), f"import os; os.system({touch!r})"),
+        "popen": _Call(_Global("subprocess", "Popen"), ["touch", str(marker)]),
+        "getattr_chain": _Call(_Call(_Global("builtins", "getattr"), _Call(_Global("builtins", "__import__"), "os"),
+                                     "system"), touch),
+        "call_of_a_call": _Call(_Call(_Global("importlib", "import_module"), "os"), touch),
+        "reconstructor": _Call(_Global("copyreg", "_reconstructor"), system, _Global("builtins", "object"), touch),
+        "setstate_in_build": _New(_Global("pg_modules.blocks", "Hook"), {"__setstate__": system, "__dict__": touch,
+                                                                         "__class__": system}),
+        "call_as_state_of_a_known_dict": _Call(_Global("collections", "OrderedDict"), [("x", _Call(system, touch))]),
+        "torch_load": _Call(_Global("torch", "load"), str(marker)),
+    }
+
+
+def _discriminator(marker: Path) -> object:
+    """A projected-GAN-like discriminator: unknown classes, a real torch module, and every payload inside."""
+    payloads = _payloads(marker)
+    feature = _New(_Global("timm.models.efficientnet", "EfficientNet"), {"blocks": list(payloads.values()),
+                                                                          "conv": torch.nn.Conv2d(3, 4, 3)})
+    return _New(_Global("pg_modules.discriminator", "ProjectedDiscriminator"),
+                {"feature_network": feature, "discriminator": torch.nn.Sequential(torch.nn.Conv2d(4, 1, 1)),
+                 **payloads})
+
+
+def _render_seed(model) -> torch.Tensor:
+    return model(torch.randn(1, model.z_dim, generator=torch.Generator().manual_seed(5)), psi=0.7)
+
+
+@pytest.mark.usefixtures("persistence_module")
+def test_unknown_parts_beside_the_generator_run_nothing_and_the_generator_loads(tmp_path: Path,
+                                                                              reference_dir: Path) -> None:
+    from autolume_graph.gan.loader import load_model
+
+    marker = tmp_path / "MARKER"
+    reference = reference_dir / "sg2_64_tiny.pkl"
+    record = read_generator(reference).record
+    snapshot = {"G": None, "D": _discriminator(marker), "G_ema": _AsPersistent(record),
+                "augment_pipe": _New(_Global("training.augment", "AugmentPipe"), {"p": _payloads(marker)["eval"]}),
+                "training_set_kwargs": _Call(_Global("dnnlib.util", "EasyDict"), {"path": "x"}),
+                "progress": _payloads(marker)["getattr_chain"]}
+    folder = tmp_path / "files"
+    folder.mkdir()
+    path = folder / "projected.pkl"
+    path.write_bytes(_dumps(snapshot))
+    model = load_model(path)
+    assert torch.equal(_render_seed(model), _render_seed(load_model(reference)))
+    g_unknown = _New(_Global("timm.models.efficientnet", "EfficientNet"), {"x": _payloads(marker)["popen"]})
+    with pytest.raises(Exception, match="forbidden global timm.models.efficientnet.EfficientNet in G "):
+        load_model(_write(folder, {"g_is_unknown.pkl": _dumps({"G": g_unknown, "G_ema": None})})[0], network="G")
+    assert not marker.exists(), "a payload ran"
+    assert sorted(p.name for p in folder.iterdir()) == ["g_is_unknown.pkl", "projected.pkl"]
+
+
+def _needs(record: ModuleRecord, where: str, name: str, value) -> ModuleRecord:
+    """The record with `value` as child or attribute `name` of the submodule at dotted path `where`."""
+    target = dict(record.walk())[where]
+    (target.children if isinstance(value, (torch.nn.Module, _New)) else target.attrs)[name] = value
+    return record
+
+
+@pytest.mark.usefixtures("persistence_module")
+@pytest.mark.parametrize("where, name, value, named", [
+    ("synthesis.b8.conv1", "affine", torch.nn.Linear(512, 128), "torch.nn.modules.linear.Linear"),
+    ("synthesis", "b4", _New(_Global("timm.layers", "Block"), {}), "timm.layers.Block"),
+    ("mapping", "activation", _Call(_Global("os", "system"), "touch MARKER"), "os.system"),
+    ("synthesis.b4", "layers", [{"f": _Call(_Call(_Global("builtins", "getattr"), 1, "x"), 2)}], "builtins.getattr"),
+])
+def test_a_generator_that_needs_an_unknown_class_is_refused_naming_it(tmp_path: Path, reference_dir: Path, where,
+                                                                     name, value, named,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from autolume_graph.gan.loader import ModelFileError, load_model
+
+    record = _needs(read_generator(reference_dir / "sg2_64_tiny.pkl").record, where, name, value)
+    path = _write(tmp_path, {"needs.pkl": _dumps({"G_ema": _AsPersistent(record)})})[0]
+    monkeypatch.chdir(tmp_path)  # where a `touch MARKER` would land
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert message.startswith(path) and "\n" not in message, message
+    assert f"forbidden global {named} in G_ema" in message, message
+    assert sorted(os.listdir(tmp_path)) == ["needs.pkl"]

@@ -1,8 +1,9 @@
 """Open any supported model file as a `StyleGANModel`, or fail with one line naming file and reason.
 
-Supported: NVIDIA network pickles (training snapshots or bare generators, read as data by
-`safe_pickle`) of every registered family (`family`: StyleGAN2 and StyleGAN3), and our own
-safetensors format (`safe_format`).
+Supported: NVIDIA and Autolume network pickles (training snapshots or bare generators, read as data
+by `safe_pickle`) of every registered family (`family`: StyleGAN2 and StyleGAN3), TensorFlow
+StyleGAN2 pickles (converted by `tf_stylegan2`), and our own safetensors format (`safe_format`);
+other kinds are refused by name (`unsupported`).
 Loading only reads; a failure leaves nothing changed. Every size a file claims is checked before
 anything is allocated: by the pickle reader (`pickle_reader`, `pickled_arrays`) and against the
 network's structure (`model.build_checked`).

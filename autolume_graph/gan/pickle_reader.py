@@ -4,11 +4,15 @@ Three rules, whatever table of globals a caller gives it:
 
 * **Globals** are entries of the caller's table, never the process's own classes or functions: an
   `Allowed` entry is a function of ours that makes a fresh object, a `Marker` is an inert
-  argument. Nothing shared with the rest of the process reaches the stack.
+  argument. Any other global becomes an `Unknown`, a fresh stand-in of ours that only names it (a
+  snapshot's discriminator may need classes we do not know): it is never imported or called, and
+  whatever a file makes from it (REDUCE, NEWOBJ, an entry given it as an argument) is another
+  `Unknown`. Nothing shared with the rest of the process reaches the stack; a caller refuses the
+  objects it needs where they contain an `Unknown` (`first_unknown`).
 * **State** changes only what this read made: BUILD applies once, through the entry's own checked
   setter, to an object an `Allowed` entry made; SETITEM(S), APPEND(S) and ADDITEMS fill only
-  containers this read made. No class, module, function or singleton can be changed, so no file
-  can break a later load.
+  containers this read made. State given to an `Unknown` is dropped. No class, module, function or
+  singleton can be changed, so no file can break a later load.
 * **Memory**: every opcode is charged what it may leave allocated (stack slot, memo entry, the object
   it makes; entries charge what they make, e.g. the float32 size of a tensor view), against a
   `Budget` of `FACTOR` x the file size + `BASE`. Length prefixes are checked against the bytes left
@@ -83,6 +87,38 @@ class Marker:
 Table = dict[tuple[str, str], Allowed | Marker]
 
 
+class Unknown:
+    """A global the table does not name, or what a file made from one: inert, it only says which (`module.Name`)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<unknown {self.name}>"
+
+
+def first_unknown(root: Any) -> Unknown | None:
+    """The first `Unknown` inside `root`: in containers, and in objects that list what they hold (`held()`)."""
+    stack, seen = [root], set()
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, Unknown):
+            return obj
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            stack.extend(obj)
+        elif callable(getattr(type(obj), "held", None)):
+            stack.extend(obj.held())
+    return None
+
+
 class BoundedFile:
     """A binary stream that refuses a read longer than what is left, before allocating for it."""
 
@@ -141,11 +177,16 @@ class Reader(pickle._Unpickler):
         return Reader(file, self.budget, table, persistent).load()
 
     # --- globals and persistent ids ---
-    def find_class(self, module: str, name: str) -> Allowed | Marker:
-        try:
-            return self.table[(module, name)]
-        except (KeyError, TypeError):
-            raise pickle.UnpicklingError(f"forbidden global {module}.{name}") from None
+    def find_class(self, module: str, name: str) -> Allowed | Marker | Unknown:
+        if not isinstance(module, str) or not isinstance(name, str):
+            raise pickle.UnpicklingError("a global named by something other than text")
+        entry = self.table.get((module, name))
+        return entry if entry is not None else self._unknown(f"{module}.{name}")
+
+    def _unknown(self, name: str) -> Unknown:
+        made = Unknown(name)
+        self.budget.charge(sys.getsizeof(made) + sys.getsizeof(name))
+        return made
 
     def persistent_load(self, pid: Any) -> Any:
         if self.persistent is None:
@@ -155,10 +196,15 @@ class Reader(pickle._Unpickler):
     # --- objects made by calls ---
     def _make(self, factory: Any, args: Any, newobj: bool = False) -> Any:
         opcode = "NEWOBJ" if newobj else "REDUCE"
+        if isinstance(factory, Unknown):
+            return self._unknown(factory.name)
         if not isinstance(factory, Allowed) or (newobj and not factory.newobj):
             raise pickle.UnpicklingError(f"{opcode} of {_describe(factory)} is not allowed")
         if not isinstance(args, tuple):
             raise pickle.UnpicklingError(f"{opcode} arguments are not a tuple")
+        unknown = next((arg for arg in args if isinstance(arg, Unknown)), None)
+        if unknown is not None:  # made from something we do not know: as unknown as it
+            return self._unknown(unknown.name)
         obj = factory.make(self, *args)
         self.budget.charge(sys.getsizeof(obj))
         if factory.fills:
@@ -178,12 +224,15 @@ class Reader(pickle._Unpickler):
     def load_newobj_ex(self) -> None:
         kwargs = self.stack.pop()
         args = self.stack.pop()
-        if kwargs:
+        if kwargs and not isinstance(self.stack[-1], Unknown):
             raise pickle.UnpicklingError("NEWOBJ_EX with keyword arguments is not allowed")
         self.stack[-1] = self._make(self.stack[-1], args, newobj=True)
 
     # --- state changes: only on what this read made ---
     def _target(self, obj: Any, kind: type) -> Any:
+        """The container to fill, or None for an Unknown (its items are dropped)."""
+        if isinstance(obj, Unknown):
+            return None
         if self._fillable.get(id(obj)) is not obj or not isinstance(obj, kind):
             raise pickle.UnpicklingError(f"cannot add items to {_describe(obj)}: only to a container the file made")
         return obj
@@ -192,33 +241,43 @@ class Reader(pickle._Unpickler):
         value = self.stack.pop()
         key = self.stack.pop()
         self.budget.charge(ITEM_COST)
-        self._target(self.stack[-1], dict)[key] = value
+        target = self._target(self.stack[-1], dict)
+        if target is not None:
+            target[key] = value
 
     def load_setitems(self) -> None:
         items = self.pop_mark()
         target = self._target(self.stack[-1], dict)
         self.budget.charge(ITEM_COST * (len(items) // 2))
-        for i in range(0, len(items) - 1, 2):
-            target[items[i]] = items[i + 1]
+        if target is not None:
+            target.update(zip(items[0::2], items[1::2], strict=False))
 
     def load_append(self) -> None:
         value = self.stack.pop()
         self.budget.charge(ITEM_COST)
-        self._target(self.stack[-1], list).append(value)
+        target = self._target(self.stack[-1], list)
+        if target is not None:
+            target.append(value)
 
     def load_appends(self) -> None:
         items = self.pop_mark()
         self.budget.charge(ITEM_COST * len(items))
-        self._target(self.stack[-1], list).extend(items)
+        target = self._target(self.stack[-1], list)
+        if target is not None:
+            target.extend(items)
 
     def load_additems(self) -> None:
         items = self.pop_mark()
         self.budget.charge(ITEM_COST * len(items))
-        self._target(self.stack[-1], set).update(items)
+        target = self._target(self.stack[-1], set)
+        if target is not None:
+            target.update(items)
 
     def load_build(self) -> None:
         state = self.stack.pop()
         obj = self.stack[-1]
+        if isinstance(obj, Unknown):
+            return  # its state is dropped: nothing of ours takes it
         entry = self._awaiting_state.pop(id(obj), None)
         if entry is None or entry[0] is not obj:
             raise pickle.UnpicklingError(f"BUILD on {_describe(obj)} is not allowed")
@@ -265,7 +324,7 @@ class Reader(pickle._Unpickler):
 
 
 def _describe(obj: Any) -> str:
-    return f"the global {obj.name}" if isinstance(obj, (Allowed, Marker)) else f"a {type(obj).__name__}"
+    return f"the global {obj.name}" if isinstance(obj, (Allowed, Marker, Unknown)) else f"a {type(obj).__name__}"
 
 
 def _charged(code: int, run: Callable[[Reader], None]) -> Callable[[Reader], None]:
