@@ -117,7 +117,7 @@ def _graph(reference_dir: Path, seed: int, psi: float, **mapping_values: Any) ->
     loader = add(graph, "ModelLoader", path=str(reference_dir / "sg2c_64.pkl"), device="cpu")
     seed_node = add(graph, "SeedLatent", seed=float(seed))
     mapping = add(graph, "Mapping", psi=psi, **mapping_values)
-    generate, preview = add(graph, "Generate"), add(graph, "Preview")
+    generate, preview = add(graph, "Generate", noise_mode="const"), add(graph, "Preview")
     for edge in (Edge(loader.id, "model", mapping.id, "model"), Edge(loader.id, "model", generate.id, "model"),
                  Edge(seed_node.id, "z", mapping.id, "latent"), Edge(mapping.id, "w", generate.id, "w"),
                  Edge(generate.id, "image", preview.id, "image")):
