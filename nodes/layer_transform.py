@@ -22,20 +22,33 @@ _IDENTITY = build_edit(())  # build_edit hands back this very function for any n
 _PLAN_PARAMS = ("mode", "target", "op", "amount", "x", "y", "select", "fraction", "select_seed", "start", "end")
 
 
+def target_tokens(target: str) -> list[str]:
+    """The resolutions or layer names `target` lists, in the order written."""
+    return [t for t in re.split(r"[,\s]+", target) if t]
+
+
+def target_choices(model: StyleGANModel, mode: str) -> list[str]:
+    """What `target` may list in `mode`: the model's resolutions (simple) or its layer names (advanced)."""
+    infos = model.layer_info()
+    if mode == "simple":
+        return list(dict.fromkeys(str(info.resolution) for info in infos))
+    return [info.name for info in infos]
+
+
 def target_layers(model: StyleGANModel, mode: str, target: str) -> list[LayerInfo]:
     """The layers `target` names, in the order written: resolutions (simple) or layer names (advanced)."""
     infos = model.layer_info()
     picked: list[LayerInfo] = []
-    for token in (t for t in re.split(r"[,\s]+", target) if t):
+    for token in target_tokens(target):
         if mode == "simple":
             found = [info for info in infos if str(info.resolution) == token]
             if not found:
-                choices = ", ".join(dict.fromkeys(str(info.resolution) for info in infos))
-                raise NodeError(f"no layers at resolution {token!r} (resolutions: {choices})")
+                raise NodeError(f"no layers at resolution {token!r} "
+                                f"(resolutions: {', '.join(target_choices(model, mode))})")
         else:
             found = [info for info in infos if info.name == token]
             if not found:
-                raise NodeError(f"no layer named {token!r} (layers: {', '.join(i.name for i in infos)})")
+                raise NodeError(f"no layer named {token!r} (layers: {', '.join(target_choices(model, mode))})")
         picked.extend(info for info in found if info not in picked)
     return picked
 
@@ -55,7 +68,8 @@ class LayerTransform(Node):
     outputs = {"edits": Output(wires.EDITS, "incoming edits followed by this node's; into Generate")}
     params = {
         "mode": Choice("simple", ("simple", "advanced"), doc="target by resolution (simple) or by layer name"),
-        "target": String("", doc='simple: resolutions like "16,32"; advanced: layer names like "b16.conv0"'),
+        "target": String("", doc='pick from the list below, or type: simple: resolutions like "16,32"; '
+                                 'advanced: layer names like "b16.conv0"'),
         "op": Choice("rotate", KINDS, doc="what to do to the targeted feature maps"),
         "amount": Float(0.0, -360.0, 360.0, clip=False, limit=(-3600.0, 3600.0),
                         doc=f"rotate: degrees; scale/multiply: factor; threshold: level; "
@@ -77,10 +91,21 @@ class LayerTransform(Node):
     }
 
     def reset(self) -> None:
+        self._connected: StyleGANModel | None = None  # the model last wired in, for the target picker
+        self._choices: tuple[StyleGANModel | None, str, list[str]] = (None, "", [])
         self._model: StyleGANModel | None = None
         self._plan_key: tuple = ()
         self._layers: list[LayerInfo] = []
         self._edits: dict[str, Edit] = {}
+
+    def editor_data(self) -> dict[str, Any]:
+        """The target picker: the connected model's choices in the current mode, and what `target` lists."""
+        model, mode = self._connected, self.values["mode"]
+        if model is None:
+            return {}
+        if self._choices[:2] != (model, mode):
+            self._choices = (model, mode, target_choices(model, mode))
+        return {"targets": self._choices[2], "picked": target_tokens(self.values["target"])}
 
     def _plan(self, model: StyleGANModel, params: dict[str, Any]) -> None:
         """Rebuild the per-layer edit callables only when the model or an op parameter changed."""
@@ -104,6 +129,7 @@ class LayerTransform(Node):
         incoming = NO_EDITS if incoming is None else incoming
         if not isinstance(incoming, LayerEdits):
             raise NodeError("the edits input needs an EDITS wire")
+        self._connected = model
         self._plan(model, params)
         strength = params["noise_strength"]
         noise = {info.name: strength for info in self._layers if strength >= 0 and info.noise}

@@ -276,9 +276,22 @@ class KeyframeLoop(_Looping, Node):
         self._vectors: dict[str, np.ndarray] | NodeError = {}  # those files' arrays once landed, or their failure
         self._built: tuple | None = None  # (keyframes value, files, count, model sizes) `_frames` was built from
         self._frames: list[_Keyframe] | NodeError = []
+        self._listed: tuple[Any, int, list[Any]] = (object(), 0, [])  # (keyframes, count, what editor_data lists)
 
     def animating(self, params: dict[str, Any]) -> bool:
         return super().animating(params) or self._files.pending
+
+    def editor_data(self) -> dict[str, Any]:
+        """The keyframes as the loop runs them, exactly `count` (missing ones are seeds), so the editor's list
+        and the count never disagree; entries past `count` stay stored, unused, until the count grows again."""
+        keyframes, count = self.values["keyframes"], int(self.values["count"])
+        if self._listed[0] is not keyframes or self._listed[1] != count:
+            try:
+                specs = _keyframe_specs(keyframes, count)
+            except NodeError:
+                specs = []
+            self._listed = (keyframes, count, specs)
+        return {"keyframes": self._listed[2]}
 
     def _ask_for_files(self, keyframes: Any) -> None:
         """Read the keyframes' files again whenever `keyframes` is set (even to an equal value)."""

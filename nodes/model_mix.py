@@ -34,7 +34,7 @@ from autolume_graph.gan.mixing import MixError, ModelMixer, block_of, layer_of, 
 from autolume_graph.gan.model import StyleGANModel
 from autolume_graph.gan.safe_format import SUFFIX, save_model
 from autolume_graph.node import CookContext, Node, NodeError, NodeStatus
-from autolume_graph.params import Choice, Data, Float, Input, Int, Output, String, Trigger
+from autolume_graph.params import Bool, Choice, Data, Float, Input, Int, Output, String, Trigger
 from autolume_graph.roles import Role
 
 DROP = "X"
@@ -110,6 +110,7 @@ class ModelMix(Node):
     outputs = {"model": Output(wires.MODEL, "the mixed generator, updated in place as the mix changes",
                                 in_place=True)}
     params = {
+        "use_mix": Bool(True, doc="use the mixed model; off passes model A through unchanged (B may be unwired)"),
         "mode": Choice("simple", ("simple", "advanced"), doc="keys of `mix`: resolutions or layer names"),
         "mix": Data(None, doc='{"16": 0.5, "64": "X"} (simple) or {"b16.conv0": 1} (advanced): 0 = A, '
                               '1 = B, "X" drops that resolution and above; set keys override the sliders'),
@@ -121,6 +122,7 @@ class ModelMix(Node):
 
     def reset(self) -> None:
         self._mixed: _Mixed | None = None
+        self._sent: StyleGANModel | None = None  # the model last put out (A while off, else the mix)
         self._failures = FailureMemo()  # by (a, b, drop): a slider sweep does not rebuild a pair that failed
         self._groups: tuple[StyleGANModel, str, list[str], dict[str, list[str]]] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -196,6 +198,13 @@ class ModelMix(Node):
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         a, b = inputs.get("a"), inputs.get("b")
+        if a is not None and not params["use_mix"]:
+            self._mix_groups(a, params["mode"])  # the mix table keeps its rows while off
+            self._finish_save()
+            if params["save"]:
+                self._save_note = "save: turn use_mix on to save the mix"
+            self.status = NodeStatus.of("off: model A passed through", self._save_note)
+            return self._send(a)
         if a is None or b is None:
             raise NodeError("connect models a and b")
         explicit, drop = self._choices(a, params)
@@ -216,7 +225,14 @@ class ModelMix(Node):
         self._finish_save()
         cut = f", {len(drop)} block(s) dropped" if drop else ""
         self.status = NodeStatus.of(f"{mixed.model.size_label}{cut}", self._save_note)
-        return {"model": mixed.model} if changed else {}  # updated in place only on a change (a new pair too)
+        return self._send(mixed.model, changed)
+
+    def _send(self, model: StyleGANModel, changed: bool = False) -> dict[str, Any]:
+        """The output only on a change: another model (the toggle, a new pair) or new weights written in place."""
+        if model is self._sent and not changed:
+            return {}
+        self._sent = model
+        return {"model": model}
 
     def _start_save(self, name: str, model: StyleGANModel) -> None:
         """Snapshot on the render thread (the mix may change next frame), write in a worker."""

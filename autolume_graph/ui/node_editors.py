@@ -1,4 +1,5 @@
-"""Small editors for DATA parameters of particular node types, keyed on the role the node declares.
+"""Small editors for parameters a plain widget edits badly (DATA lists and tables, picks from the model),
+keyed on the role the node declares; what they list comes from the node's published editor data.
 
 A type that is not installed, or a value of a shape these editors do not know, gets no editor:
 the node still works and its other parameters keep their widgets.
@@ -7,63 +8,81 @@ the node still works and its other parameters keep their widgets.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import dearpygui.dearpygui as dpg
 
+from autolume_graph import workspace
 from autolume_graph.commands import SetParam
 from autolume_graph.roles import Role
 from autolume_graph.runtime import NodeStat
+from autolume_graph.ui.dialogs import open_file
 from autolume_graph.ui.pending import Pending
 from autolume_graph.ui.view import NodeView
 
 Refresh = Callable[[NodeStat | None], None]
 
 
-def _summary(entry: Any) -> str:
-    shape = getattr(entry, "shape", None)
-    if shape is not None:
-        return f"array {tuple(shape)}"
-    if isinstance(entry, dict):
-        return ", ".join(f"{k}={v}" for k, v in list(entry.items())[:3] if not hasattr(v, "shape")) or "entry"
-    return str(entry)[:40]
+def keyframe_label(entry: Any) -> str:
+    """One keyframe as a line: "seed 12", "vector walk.npy", "vector (1, 512)"; "(no project)" when off."""
+    if not isinstance(entry, dict):
+        return "not a keyframe"
+    vector = entry.get("vector")
+    if "seed" in entry:
+        text = f"seed {entry['seed']}"
+    elif isinstance(vector, str):
+        text = f"vector {Path(vector).name}"
+    elif hasattr(vector, "shape"):
+        text = f"vector {tuple(vector.shape)}"
+    elif vector is not None:
+        text = "vector (kept in the graph)"
+    else:
+        return "needs a seed or a vector"
+    return text if entry.get("project", True) else f"{text} (no project)"
 
 
 def keyframe_list(node: NodeView, pending: Pending, param: str = "keyframes") -> Refresh | None:
-    """The keyframes of a KeyframeLoop: one line each; add a seed keyframe, remove the selected one."""
-    if param not in node.kind.params:
+    """The keyframes of a KeyframeLoop, one line each, exactly as many as `count`: add a seed or a saved
+    vector (.npy), remove the selected one; each edit sets the list and the count together."""
+    if param not in node.kind.params or "count" not in node.kind.params:
         return None
     listbox = dpg.add_listbox([], num_items=4, width=220, label=param)
     seed = dpg.add_input_int(label="seed", default_value=0, width=120)
     project = dpg.add_checkbox(label="project", default_value=True)
     shown: list[Any] = [None]
-    latest = [node.values]
+    listed: list[list[Any]] = [[]]  # the keyframes as the node runs them (its editor data)
 
-    def entries() -> list[Any]:
-        return list(latest[0].get(param) or [])
+    def write(keyframes: list[Any]) -> None:
+        pending.submit(SetParam(node.id, param, keyframes))
+        pending.submit(SetParam(node.id, "count", len(keyframes)))
 
-    def add() -> None:
-        pending.submit(SetParam(node.id, param, [*entries(), {"seed": dpg.get_value(seed),
-                                                              "project": dpg.get_value(project)}]))
+    def add(entry: dict[str, Any]) -> None:
+        write([*listed[0], {**entry, "project": dpg.get_value(project)}])
 
     def remove() -> None:
         items = dpg.get_item_configuration(listbox)["items"]
         label = dpg.get_value(listbox)
-        if label in items:
-            kept = entries()
+        if label not in items:
+            pending.report("select the keyframe to remove")
+        elif len(listed[0]) <= 1:
+            pending.report("a loop needs at least one keyframe")
+        else:
+            kept = list(listed[0])
             del kept[items.index(label)]
-            pending.submit(SetParam(node.id, param, kept))
+            write(kept)
 
     with dpg.group(horizontal=True):
-        dpg.add_button(label="Add seed keyframe", callback=add)
+        dpg.add_button(label="Add seed", callback=lambda: add({"seed": dpg.get_value(seed)}))
+        dpg.add_button(label="Add vector...", callback=lambda: open_file(lambda path: add({"vector": path}),
+                                                                          "vector", workspace.folder("vectors")))
         dpg.add_button(label="Remove", callback=remove)
 
     def refresh(stat: NodeStat | None) -> None:
-        latest[0] = node.current_values(stat)
-        value = latest[0].get(param)
-        if value is not shown[0]:
-            shown[0] = value
-            dpg.configure_item(listbox, items=[f"{i}: {_summary(e)}" for i, e in enumerate(value or [])])
+        value = stat.editor.get(param) if node.published_in(stat) else None
+        if value is not None and value is not shown[0]:
+            shown[0] = listed[0] = value
+            dpg.configure_item(listbox, items=[f"{i}: {keyframe_label(e)}" for i, e in enumerate(value)])
 
     return refresh
 
@@ -115,12 +134,39 @@ def mix_table(node: NodeView, pending: Pending, param: str = "mix") -> Refresh |
     return refresh
 
 
-def layer_markers(node: NodeView, pending: Pending) -> Refresh | None:
-    """LayerTransform's targets: its status line lists layers with T (transform) / N (noise) markers."""
-    text = dpg.add_text("", wrap=260)
+PICK_HINT = "pick a target"
+
+
+def layer_targets(node: NodeView, pending: Pending, param: str = "target") -> Refresh | None:
+    """LayerTransform's targets: pick the model's resolutions or layers from a list (a pick toggles one in
+    `target`), and the status lines listing the edited layers with T (transform) / N (noise) markers."""
+    if param not in node.kind.params:
+        return None
+    picker = dpg.add_combo([], default_value=PICK_HINT, width=200, label="pick")
+    markers = dpg.add_text("", wrap=260)
+    tokens: dict[str, str] = {}  # combo label -> resolution or layer name
+    picked: list[list[str]] = [[]]
+
+    def pick(sender: Any, label: str, user_data: Any) -> None:
+        dpg.set_value(picker, PICK_HINT)
+        token = tokens.get(label)
+        if token is None:
+            return
+        now = picked[0]
+        chosen = [t for t in now if t != token] if token in now else [*now, token]
+        pending.submit(SetParam(node.id, param, ",".join(chosen)))
+
+    dpg.set_item_callback(picker, pick)
 
     def refresh(stat: NodeStat | None) -> None:
-        dpg.set_value(text, "\n".join(stat.status_parts if stat else ()))
+        data = stat.editor if node.published_in(stat) else {}
+        picked[0] = list(data.get("picked", []))
+        labels = {f"[{'x' if t in picked[0] else ' '}] {t}": t for t in data.get("targets", [])}
+        if labels != tokens:
+            tokens.clear()
+            tokens.update(labels)
+            dpg.configure_item(picker, items=list(labels) or ["(connect a model)"])
+        dpg.set_value(markers, "\n".join(stat.status_parts if stat else ()))
 
     return refresh
 
@@ -128,7 +174,7 @@ def layer_markers(node: NodeView, pending: Pending) -> Refresh | None:
 EDITORS: dict[str, Callable[[NodeView, Pending], Refresh | None]] = {
     Role.KEYFRAMES: keyframe_list,
     Role.MIXER: mix_table,
-    Role.LAYER_EDITS: layer_markers,
+    Role.LAYER_EDITS: layer_targets,
 }
 
 

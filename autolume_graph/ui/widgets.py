@@ -2,7 +2,7 @@
 
 Each UI frame the widgets of visible nodes are refreshed from the snapshot's copy of the values,
 so values set elsewhere (OSC, undo, a preset) show up, except on a widget being dragged or whose
-own change is not in a snapshot yet. Right-click a widget for its OSC binding.
+own change is not in a snapshot yet. Right-click a widget for its OSC binding (and Learn).
 """
 
 from __future__ import annotations
@@ -114,12 +114,22 @@ class ParamSlot:
     widget: Item
 
 
+Learner = Callable[[NodeView, str], None]
+
+
 class OscPopup:
-    """The OSC binding of one parameter: Use OSC, address and mapping; a refused mapping shows why."""
+    """The OSC binding of one parameter: Use OSC, address and mapping; a refused mapping shows why.
+
+    Learn (shown once `on_learn` is set, by the OSC panel) binds the parameter to the next address
+    that arrives. While open, the fields follow the node's view: a rename shows the address kept.
+    """
 
     def __init__(self, pending: Pending) -> None:
         self.pending = pending
         self.target: ParamKey | None = None
+        self._shown: Binding | None = None
+        self.on_learn: Learner | None = None
+        self._node: NodeView | None = None
         with dpg.window(label="OSC binding", show=False, autosize=True, no_collapse=True) as self.window:
             self.title = dpg.add_text("")
             self.enabled = dpg.add_checkbox(label="Use OSC")
@@ -128,20 +138,41 @@ class OscPopup:
                                               callback=lambda: self.apply())
             with dpg.group(horizontal=True):
                 dpg.add_button(label="Apply", callback=lambda: self.apply())
+                self.learn_button = dpg.add_button(label="Learn", show=False, callback=lambda: self.learn())
                 dpg.add_button(label="Close", callback=lambda: dpg.hide_item(self.window))
             self.error = dpg.add_text("", color=ERROR_COLOR, wrap=300)
 
     def open(self, node: NodeView, name: str) -> None:
-        binding = node.bindings[name]
         self.target = (node.id, name)
+        self._fill(node)
+        dpg.set_value(self.error, "")
+        dpg.configure_item(self.learn_button, show=self.on_learn is not None)
+        dpg.set_item_pos(self.window, dpg.get_mouse_pos(local=False))
+        dpg.show_item(self.window)
+        dpg.focus_item(self.window)
+
+    def _fill(self, node: NodeView) -> None:
+        name = self.target[1]
+        binding = node.bindings[name]
+        self._node, self._shown = node, binding
         dpg.set_value(self.title, f"{node.name}.{name}")
         dpg.set_value(self.enabled, binding.enabled)
         dpg.set_value(self.address, binding.address)
         dpg.set_value(self.mapping, binding.mapping)
-        dpg.set_value(self.error, "")
-        dpg.set_item_pos(self.window, dpg.get_mouse_pos(local=False))
-        dpg.show_item(self.window)
-        dpg.focus_item(self.window)
+
+    def follow(self, node: NodeView) -> None:
+        """A new view of `node`: show its binding when it changed (a rename, a learn, an undo)."""
+        if self.target is None or self.target[0] != node.id or not dpg.is_item_shown(self.window):
+            return
+        if node.bindings.get(self.target[1]) != self._shown or node.name != self._node.name:
+            self._fill(node)
+
+    def learn(self) -> None:
+        """Start learning for the shown parameter and get out of the way of the controller."""
+        if self.target is None or self.on_learn is None or self._node is None:
+            return
+        self.on_learn(self._node, self.target[1])
+        dpg.hide_item(self.window)
 
     def apply(self) -> None:
         if self.target is None:
@@ -237,6 +268,7 @@ class ParamWidgets:
         """The node was renamed or moved: keep its latest view for the OSC popup's default address."""
         if node.id in self.nodes:
             self.nodes[node.id] = node
+            self.popup.follow(node)
 
     def _on_right_click(self, sender: Item, app_data: Any) -> None:
         slot = self.slots.get(app_data[1]) if isinstance(app_data, (list, tuple)) else None
