@@ -7,11 +7,6 @@ under a private Xvfb, in a child process with its own Dear PyGui context.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +18,7 @@ from autolume_graph.node import CookContext, NodeError
 from nodes.layer_transform import LayerTransform
 from nodes.loops import KeyframeLoop
 from nodes.model_mix import ModelMix
-from tests.test_ui_graph_files import ARTIFACTS, REPO, needs_input, xdo
+from tests.ui_input import ARTIFACTS, Pointer, centre, needs_input, print_scene, run_scene, xdo
 
 CTX = CookContext()
 VIEWPORT = (1400, 900)
@@ -129,22 +124,11 @@ def drive(model_path: str) -> dict:
     editor = Editor(session, width=VIEWPORT[0], height=VIEWPORT[1])
     seen: dict = {}
 
-    def until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; status: {editor.status.text}")
-            editor.render()
+    pointer = Pointer(editor.render, lambda: editor.status.text)
+    click = pointer.click
 
-    def centre(item: int | str) -> tuple[int, int]:
-        (x0, y0), (x1, y1) = dpg.get_item_rect_min(item), dpg.get_item_rect_max(item)
-        return int((x0 + x1) / 2), int((y0 + y1) / 2)
-
-    def click(x: int, y: int) -> None:
-        xdo("mousemove", str(x), str(y))
-        editor.render(3)
-        xdo("click", "1")
-        editor.render(3)
+    def until(check: Callable[[], bool], what: str) -> None:
+        pointer.until(check, what, timeout=60.0)
 
     def of_type(node_id: str, kind: str, label: str = "") -> int | str:
         """The one item of Dear PyGui type `kind` (and label) inside the canvas node of `node_id`."""
@@ -212,14 +196,7 @@ def drive(model_path: str) -> dict:
 
 @needs_input
 def test_the_pickers_with_real_input(reference_dir: Path) -> None:
-    from tests.ui_support import xvfb_display
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with xvfb_display("1600x1000x24"):
-        child = subprocess.run([sys.executable, "-m", "tests.test_pickers", str(reference_dir / TINY)],
-                               capture_output=True, text=True, timeout=240, env=dict(os.environ), cwd=REPO)
-    assert child.returncode == 0, child.stderr[-3000:]
-    seen = json.loads(child.stdout.strip().splitlines()[-1])
+    seen = run_scene("tests.test_pickers", str(reference_dir / TINY), timeout=240)
     assert seen["picker_items"] == ["[ ] 4", "[ ] 8", "[ ] 16", "[ ] 32", "[ ] 64"]
     assert seen["target_after_pick"] == "16"
     assert seen["after_add"] == [5, ["0: seed 0", "1: seed 1", "2: seed 2", "3: seed 3", "4: seed 77"]]
@@ -228,4 +205,4 @@ def test_the_pickers_with_real_input(reference_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    print(json.dumps(drive(sys.argv[1])))
+    print_scene(drive)

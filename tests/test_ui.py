@@ -337,3 +337,26 @@ def test_status_bar_confirms_in_grey_and_an_edit_clears_a_stale_error(shown: tup
     while "loaded" not in editor.status.text and time.monotonic() < deadline:
         settle(session, editor, cycles=1)
     assert editor.status.text == "preset status-check loaded" and not editor.status.showing_error
+
+
+def test_the_device_switch_refuses_an_absent_gpu_and_the_panel_keeps_its_place(
+        shown: tuple[Session, Editor]) -> None:
+    """Issue 20: the performance panel's CPU/GPU switch; a picture of another shape does not move the panel."""
+    import torch
+
+    session, editor = shown
+    fps_at = dpg.get_item_rect_min(editor.output.fps)
+    editor.output._show(np.zeros((48, 64, 4), np.float32))  # a non-square model's picture
+    settle(session, editor)
+    assert dpg.get_item_rect_min(editor.output.fps) == fps_at
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the refusal cannot be shown")
+    change_widget(editor.output.device, "cuda")
+    deadline = time.monotonic() + 5
+    while not editor.status.showing_error and time.monotonic() < deadline:
+        settle(session, editor, cycles=1)
+    assert "no CUDA device here" in editor.status.text
+    assert dpg.get_value(editor.output.device) == "cpu" and session.runtime.device == "cpu"
+    change_widget(editor.output.device, "cpu")
+    settle(session, editor)
+    assert editor.status.text == "running on cpu" and not editor.status.showing_error

@@ -6,24 +6,17 @@ name's extension for `.*`; the picker must hand back what the user meant, and li
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from autolume_graph.gan.safe_format import SUFFIX
+from tests.ui_input import needs_input, print_scene, run_scene
 
 VIEWPORT = (900, 600)
 DIALOG = (700, 420)  # dialogs._open's size; the dialog opens centred in the viewport
-
-needs_input = pytest.mark.skipif(shutil.which("xdotool") is None or shutil.which("Xvfb") is None,
-                                 reason="needs xdotool and Xvfb (.ci/run installs both)")
-
 
 def drive(folder: str, typed: str, any_filter: bool, shot: str) -> dict:
     """Open the model picker on `folder`, type `typed` into its name box, press OK; what it chose."""
@@ -61,14 +54,7 @@ def drive(folder: str, typed: str, any_filter: bool, shot: str) -> dict:
 
 
 def run_driver(folder: Path, typed: str, any_filter: bool, shot: Path) -> list[str]:
-    from tests.ui_support import xvfb_display
-
-    with xvfb_display("1000x700x24"):
-        child = subprocess.run([sys.executable, __file__, str(folder), typed, str(int(any_filter)), str(shot)],
-                               capture_output=True, text=True, timeout=60, env=dict(os.environ),
-                               cwd=Path(__file__).resolve().parents[1])
-    assert child.returncode == 0, child.stderr[-2000:]
-    return json.loads(child.stdout.strip().splitlines()[-1])["chosen"]
+    return run_scene("tests.test_ui_dialogs", str(folder), typed, str(int(any_filter)), str(shot), timeout=60)["chosen"]
 
 
 @pytest.fixture()
@@ -101,4 +87,4 @@ def test_the_model_filter_lists_pickles_and_our_model_files() -> None:
 
 
 if __name__ == "__main__":
-    print(json.dumps(drive(sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4])))
+    print_scene(lambda folder, typed, any_filter, shot: drive(folder, typed, any_filter == "1", shot))

@@ -7,28 +7,15 @@ through the editor's close handler (`Editor.request_close`), which the close but
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "artifacts"
+from tests.ui_input import ARTIFACTS, Pointer, needs_input, print_scene, run_scene, xdo
+
 VIEWPORT = (1400, 900)
 DIALOG = (700, 420)  # dialogs._open's size, centred in the viewport
-
-needs_input = pytest.mark.skipif(shutil.which("xdotool") is None or shutil.which("Xvfb") is None,
-                                 reason="needs xdotool and Xvfb (.ci/run installs both)")
-
-
-def xdo(*args: str) -> None:
-    subprocess.run(["xdotool", *args], check=True)
 
 
 def drive(folder: Path) -> dict:
@@ -50,36 +37,18 @@ def drive(folder: Path) -> dict:
     session.runtime.start()
     editor = Editor(session, width=VIEWPORT[0], height=VIEWPORT[1])
     seen: dict = {}
-
-    def until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; status: {editor.status.text}")
-            editor.render()
-
-    def keys(combo: str) -> None:
-        xdo("mousemove", "400", "400")  # without a window manager, keys go to the window under the pointer
-        editor.render(3)
-        xdo("key", combo)
-        editor.render(3)
-
+    pointer = Pointer(editor.render, lambda: editor.status.text)
+    until, keys = pointer.until, pointer.keys
     left, bottom = (VIEWPORT[0] - DIALOG[0]) // 2, (VIEWPORT[1] + DIALOG[1]) // 2
 
     def choose_in_dialog(typed: str) -> None:
-        editor.render(10)
-        xdo("mousemove", str(left + 300), str(bottom - 43), "click", "1")
-        editor.render(3)
+        pointer.frames(10)
+        pointer.click(left + 300, bottom - 43)
         xdo("key", "ctrl+a", "BackSpace")
-        xdo("type", "--delay", "15", typed)
-        editor.render(3)
-        xdo("mousemove", str(left + 18), str(bottom - 18), "click", "1")
-        editor.render(3)
+        pointer.type(typed)
+        pointer.click(left + 18, bottom - 18)
 
-    def click_item(item: int | str) -> None:
-        (x0, y0), (x1, y1) = dpg.get_item_rect_min(item), dpg.get_item_rect_max(item)
-        xdo("mousemove", str(int((x0 + x1) / 2)), str(int((y0 + y1) / 2)), "click", "1")
-        editor.render(3)
+    click_item = pointer.click_item
 
     def edit() -> None:
         level = session.runtime.call(lambda rt: rt.graph.node("level").id)
@@ -137,14 +106,7 @@ def drive(folder: Path) -> dict:
 
 @needs_input
 def test_new_open_save_as_and_the_unsaved_prompt_with_real_input(tmp_path: Path) -> None:
-    from tests.ui_support import xvfb_display
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with xvfb_display("1600x1000x24"):
-        child = subprocess.run([sys.executable, __file__, str(tmp_path)], capture_output=True, text=True,
-                               timeout=180, env=dict(os.environ), cwd=REPO)
-    assert child.returncode == 0, child.stderr[-3000:]
-    seen = json.loads(child.stdout.strip().splitlines()[-1])
+    seen = run_scene("tests.test_ui_graph_files", str(tmp_path))
     assert seen["clean_title"] == "untitled - autolume-graph"
     assert seen["dirty_title"] == "* untitled - autolume-graph"
     assert seen["saved_title"] == "show1.agraph - autolume-graph" and seen["saved_exists"]
@@ -171,4 +133,4 @@ def test_edit_creates_a_named_new_graph_file(tmp_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    print(json.dumps(drive(Path(sys.argv[1]))))
+    print_scene(lambda folder: drive(Path(folder)))

@@ -8,16 +8,10 @@ highlighted, a rename keeps the addresses controllers use, and undo takes the re
 
 from __future__ import annotations
 
-import json
-import os
 import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.test_ui_graph_files import ARTIFACTS, REPO, needs_input, xdo
+from tests.ui_input import ARTIFACTS, Pointer, centre, needs_input, print_scene, run_scene, xdo
 
 VIEWPORT = (1400, 900)
 PANEL_POS, PANEL_SIZE = (20, 430), (900, 440)
@@ -54,28 +48,9 @@ def drive(folder: Path) -> dict:
             panel.update()
             dpg.render_dearpygui_frame()
 
-    def until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; status: {editor.status.text}")
-            render()
-
-    def centre(item: int | str) -> tuple[int, int]:
-        (x0, y0), (x1, y1) = dpg.get_item_rect_min(item), dpg.get_item_rect_max(item)
-        return int((x0 + x1) / 2), int((y0 + y1) / 2)
-
-    def click(x: int, y: int, button: str = "1") -> None:
-        xdo("mousemove", str(x), str(y))
-        render(3)
-        xdo("click", button)
-        render(3)
-
-    def keys(combo: str) -> None:
-        xdo("mousemove", "1000", "200")  # keys go to the window under the pointer: the canvas, off the panel
-        render(3)
-        xdo("key", combo)
-        render(3)
+    # keys go to the window under the pointer: the canvas, off the panel
+    pointer = Pointer(lambda: render(), lambda: editor.status.text, key_at=(1000, 200))
+    until, click, keys = pointer.until, pointer.click, pointer.keys
 
     def binding(param: str) -> tuple[bool, str]:
         found = session.runtime.call(lambda rt: rt.graph.node(mix.id).binding(param))
@@ -162,14 +137,7 @@ def drive(folder: Path) -> dict:
 
 @needs_input
 def test_osc_learn_monitor_and_rename_with_real_input(tmp_path: Path) -> None:
-    from tests.ui_support import xvfb_display
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with xvfb_display("1600x1000x24"):
-        child = subprocess.run([sys.executable, "-m", "tests.test_ui_osc", str(tmp_path)], capture_output=True,
-                               text=True, timeout=180, env=dict(os.environ), cwd=REPO)
-    assert child.returncode == 0, child.stderr[-3000:]
-    seen = json.loads(child.stdout.strip().splitlines()[-1])
+    seen = run_scene("tests.test_ui_osc", str(tmp_path), timeout=180)
     assert seen["popup_default"] == "/mix/b"
     assert seen["popup_closed"] is True
     assert seen["learning_line"].startswith("learning mix.b")
@@ -185,4 +153,4 @@ def test_osc_learn_monitor_and_rename_with_real_input(tmp_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    print(json.dumps(drive(Path(sys.argv[1]))))
+    print_scene(lambda folder: drive(Path(folder)))

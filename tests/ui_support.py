@@ -8,7 +8,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,34 +17,41 @@ from autolume_graph.params import Float, Output
 from autolume_graph.types import PortType
 
 
-def _free_display() -> int:
-    for number in range(90, 200):
-        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
-            return number
-    raise RuntimeError("no free X display number")
+def _started_display(server: subprocess.Popen, ready: int) -> str:
+    """The display number Xvfb wrote to `ready` (`-displayfd`) once it accepts clients."""
+    deadline = time.monotonic() + 10
+    seen = b""
+    os.set_blocking(ready, False)
+    while not seen.endswith(b"\n"):
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("Xvfb did not start")
+        try:
+            seen += os.read(ready, 16)
+        except BlockingIOError:
+            time.sleep(0.05)
+    return f":{int(seen)}"
 
 
 @contextmanager
 def xvfb_display(size: str = "1600x1000x24") -> Iterator[str]:
-    """Use $DISPLAY when set; otherwise run a private Xvfb for the duration."""
+    """Use $DISPLAY when set; otherwise run a private Xvfb for the duration. Xvfb picks a free display
+    itself (`-displayfd`), so test runs started at once never collide on a number."""
     if os.environ.get("DISPLAY"):
         yield os.environ["DISPLAY"]
         return
     binary = shutil.which("Xvfb")
     if binary is None:
         raise RuntimeError("Xvfb is not installed and DISPLAY is unset")
-    number = _free_display()
-    server = subprocess.Popen([binary, f":{number}", "-screen", "0", size, "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ready, write_end = os.pipe()
+    server = subprocess.Popen([binary, "-displayfd", str(write_end), "-screen", "0", size, "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_end,))
+    os.close(write_end)
     try:
-        deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{number}").exists():
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Xvfb :{number} did not start")
-            time.sleep(0.05)
-        os.environ["DISPLAY"] = f":{number}"
-        yield f":{number}"
+        display = _started_display(server, ready)
+        os.environ["DISPLAY"] = display
+        yield display
     finally:
+        os.close(ready)
         os.environ.pop("DISPLAY", None)
         server.terminate()
         server.wait(10)

@@ -22,6 +22,7 @@ from autolume_graph.session import Session
 from autolume_graph.ui.canvas import Canvas
 from autolume_graph.ui.graph_file import GraphDocument, open_for_editing, recent_graphs
 from autolume_graph.ui.models import ModelsPanel
+from autolume_graph.ui.osc_panel import OSCPanel
 from autolume_graph.ui.palette import Palette
 from autolume_graph.ui.panels import OutputPanel
 from autolume_graph.ui.pending import Pending
@@ -62,7 +63,7 @@ class Editor:
                 with dpg.child_window(width=-SIDE_WIDTH - 8, height=-STATUS_HEIGHT):
                     self.canvas = Canvas(self.pending, self.registry, self.widgets, self.report)
                 with dpg.child_window(width=SIDE_WIDTH, height=-STATUS_HEIGHT):
-                    self.output = OutputPanel(session)
+                    self.output = OutputPanel(session, self.pending)
                     with dpg.tab_bar():
                         with dpg.tab(label="Nodes"):
                             self.palette = Palette(self.registry, lambda name: self.canvas.add_node(name))
@@ -70,6 +71,9 @@ class Editor:
                             self.models = ModelsPanel(self.pending, lambda: self.canvas.view, self.canvas.selected)
                         with dpg.tab(label="Presets"):
                             self.presets = PresetsPanel(session, self.pending)
+                        with dpg.tab(label="OSC"):
+                            self.osc_panel = OSCPanel(session, self.pending)
+                            self.widgets.popup.on_learn = self.osc_panel.learn
             self.status.attach()
         self._bind_keys()
         dpg.set_primary_window("main", True)
@@ -102,26 +106,51 @@ class Editor:
         self.document.close(dpg.stop_dearpygui)
 
     def _bind_keys(self) -> None:
+        canvas, search = self.canvas, self.canvas.search
+
+        def ctrl_down() -> bool:
+            return dpg.is_key_down(dpg.mvKey_LControl) or dpg.is_key_down(dpg.mvKey_RControl)
+
         def with_ctrl(action: Callable[[], None], shift: bool = False) -> Callable[[], None]:
             def run() -> None:
-                ctrl = dpg.is_key_down(dpg.mvKey_LControl) or dpg.is_key_down(dpg.mvKey_RControl)
                 shifted = dpg.is_key_down(dpg.mvKey_LShift) or dpg.is_key_down(dpg.mvKey_RShift)
-                if ctrl and shifted == shift:
+                if ctrl_down() and shifted == shift:
                     action()
             return run
 
         def on_canvas(action: Callable[[], None]) -> Callable[[], None]:
-            return lambda: dpg.is_item_hovered(self.canvas.editor) and action()
+            """Keys for the canvas act only with the pointer over it and no search or menu open."""
+            return lambda: canvas.takes_input() and action()
+
+        def plain(action: Callable[[], None]) -> Callable[[], None]:
+            return on_canvas(lambda: ctrl_down() or action())
+
+        def searching(action: Callable[[], None]) -> Callable[[], None]:
+            return lambda: search.showing and action()
 
         with dpg.handler_registry():
-            dpg.add_key_press_handler(dpg.mvKey_Z, callback=with_ctrl(self.canvas.undo))
-            dpg.add_key_press_handler(dpg.mvKey_Y, callback=with_ctrl(self.canvas.redo))
+            dpg.add_key_press_handler(dpg.mvKey_Z, callback=with_ctrl(canvas.undo))
+            dpg.add_key_press_handler(dpg.mvKey_Y, callback=with_ctrl(canvas.redo))
             dpg.add_key_press_handler(dpg.mvKey_S, callback=with_ctrl(self.document.save))
             dpg.add_key_press_handler(dpg.mvKey_S, callback=with_ctrl(self.document.save_as, shift=True))
             dpg.add_key_press_handler(dpg.mvKey_N, callback=with_ctrl(self.document.new))
             dpg.add_key_press_handler(dpg.mvKey_O, callback=with_ctrl(self.document.open))
-            dpg.add_key_press_handler(dpg.mvKey_D, callback=with_ctrl(on_canvas(self.canvas.duplicate_selected)))
-            dpg.add_key_press_handler(dpg.mvKey_Delete, callback=on_canvas(self.canvas.delete_selected))
+            dpg.add_key_press_handler(dpg.mvKey_C, callback=with_ctrl(on_canvas(canvas.copy_selected)))
+            dpg.add_key_press_handler(dpg.mvKey_V, callback=with_ctrl(on_canvas(
+                lambda: canvas.paste_at(canvas.to_canvas(canvas.mouse())))))
+            dpg.add_key_press_handler(dpg.mvKey_D, callback=with_ctrl(on_canvas(canvas.duplicate_selected)))
+            dpg.add_key_press_handler(dpg.mvKey_A, callback=with_ctrl(on_canvas(canvas.select_all)))
+            dpg.add_key_press_handler(dpg.mvKey_Delete, callback=on_canvas(canvas.delete_selected))
+            dpg.add_key_press_handler(dpg.mvKey_Tab, callback=plain(canvas.open_search))
+            dpg.add_key_press_handler(dpg.mvKey_F, callback=plain(canvas.frame_all))
+            dpg.add_key_press_handler(dpg.mvKey_M, callback=plain(canvas.toggle_minimap))
+            dpg.add_key_press_handler(dpg.mvKey_Return, callback=searching(search.choose))
+            dpg.add_key_press_handler(dpg.mvKey_Up, callback=searching(lambda: search.move(-1)))
+            dpg.add_key_press_handler(dpg.mvKey_Down, callback=searching(lambda: search.move(1)))
+            dpg.add_key_press_handler(dpg.mvKey_Escape, callback=canvas.on_escape)
+            dpg.add_mouse_click_handler(dpg.mvMouseButton_Left, callback=canvas.on_left_click)
+            dpg.add_mouse_click_handler(dpg.mvMouseButton_Right, callback=canvas.on_right_click)
+            dpg.add_mouse_double_click_handler(dpg.mvMouseButton_Left, callback=canvas.on_double_click)
 
     # --- status bar -----------------------------------------------------------------
     def report(self, message: str, error: bool = True) -> None:
@@ -138,6 +167,7 @@ class Editor:
         self.canvas.refresh(snapshot)
         self.output.update(snapshot, self.canvas.view)
         self.presets.poll()
+        self.osc_panel.update()
         self.document.poll(snapshot.edit_version)
         if self.document.title != self._title:
             self._title = self.document.title

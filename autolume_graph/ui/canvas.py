@@ -1,13 +1,13 @@
 """The node canvas: one Dear PyGui editor node per graph node, drawn from a GraphView.
 
-Edits go out as commands (links, delinks, add, delete, duplicate, rename, undo/redo); what is
+Edits go out as commands (links, delinks, add, delete, paste, move, rename, undo/redo); what is
 drawn changes only when a new GraphView arrives, so a refused link is never drawn. Live values
-(OSC) are not undoable: an undo that overwrites one says so in the status bar.
+(OSC) are not undoable: an undo that overwrites one says so in the status bar. New nodes land at
+the nearest free spot (placement.py); the node search and the canvas menu open at the cursor.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from concurrent.futures import Future
 
@@ -19,29 +19,35 @@ from autolume_graph.node import Node
 from autolume_graph.registry import Registry
 from autolume_graph.runtime import Runtime, Snapshot
 from autolume_graph.ui import node_editors
+from autolume_graph.ui.clipboard import Clip, copy_nodes, paste
+from autolume_graph.ui.node_search import NodeSearch
 from autolume_graph.ui.pending import Pending
+from autolume_graph.ui.placement import MoveNodes, Point, Rect, bounds, frame_offset, free_offset, overlaps, shifted
+from autolume_graph.ui.popup import Popup
 from autolume_graph.ui.view import EMPTY, GraphView, NodeView
 from autolume_graph.ui.widgets import ERROR_COLOR, Item, ParamWidgets, has_widget
 
 STATUS_COLOR = (170, 170, 170, 255)
 PORT_COLOR = (200, 200, 140, 255)
+SELECTED_COLOR = (255, 200, 60, 255)
 GRID = (280, 260)  # spacing of nodes placed where the file has no position
+NODE_PADDING = 8.0  # the editor's padding around a node's contents (its rect is the contents)
+ROW_HEIGHT = 24.0  # a guess at one pin row, for a node not drawn yet
+NODE_WIDTH = 280.0
+DUPLICATE_OFFSET = 40.0
+MINIMAP_FRACTION = 0.2  # of the editor's size: Dear PyGui's default minimap size
+MINIMAP_CORNERS = {dpg.mvNodeMiniMap_Location_BottomRight: (1, 1), dpg.mvNodeMiniMap_Location_BottomLeft: (0, 1),
+                   dpg.mvNodeMiniMap_Location_TopRight: (1, 0), dpg.mvNodeMiniMap_Location_TopLeft: (0, 0)}
 
 
 def node_title(node: NodeView) -> str:
     return f"{node.name} [{node.type_name}]"
 
 
-def clone(node: Node, offset: float = 40.0) -> Node:
-    """A fresh node of the same type with copies of the values and bindings (run on the render thread)."""
-    twin = type(node)()
-    for name, value in node.values.items():
-        twin.values[name] = copy.deepcopy(value)
-    twin.reset()
-    twin.bindings = {k: copy.copy(b) for k, b in node.bindings.items()}
-    x, y = node.ui.get("pos", (0.0, 0.0))
-    twin.ui["pos"] = [x + offset, y + offset]
-    return twin
+def estimated_size(kind: type[Node]) -> Point:
+    """How big a node of this class will be drawn, before it is: one row per pin and a status line."""
+    rows = 2 + len(kind.inputs) + len(kind.outputs) + sum(1 for p in kind.params.values() if has_widget(p))
+    return NODE_WIDTH, rows * ROW_HEIGHT
 
 
 def undo_step(runtime: Runtime) -> str | None:
@@ -79,6 +85,8 @@ class Canvas:
         self.pin_of: dict[tuple[str, str, bool], Item] = {}
         self.links: dict[Item, Edge] = {}
         self.saved_pos: dict[str, tuple[float, float]] = {}
+        self.clip: Clip | None = None
+        self.all_selected = False  # "Select all": Dear PyGui 2.3 cannot select nodes, so the canvas marks them
         with dpg.group(horizontal=True):
             dpg.add_button(label="Undo", callback=lambda: self.undo())
             dpg.add_button(label="Redo", callback=lambda: self.redo())
@@ -87,9 +95,20 @@ class Canvas:
             self.name_input = dpg.add_input_text(hint="new name", width=160, on_enter=True,
                                                  callback=lambda: self.rename_selected(dpg.get_value(self.name_input)))
             dpg.add_button(label="Rename", callback=lambda: self.rename_selected(dpg.get_value(self.name_input)))
-        self.editor = dpg.add_node_editor(callback=self.on_link, delink_callback=self.on_delink, minimap=True,
-                                          minimap_location=dpg.mvNodeMiniMap_Location_BottomRight,
-                                          width=-1, height=-1)
+        # the minimap starts hidden and, shown (M), sits in a corner no node is under: it never covers pins
+        with dpg.group() as self.editor_box:  # the editor has no rectangle of its own: its group has
+            self.editor = dpg.add_node_editor(callback=self.on_link, delink_callback=self.on_delink, minimap=False,
+                                              width=-1, height=-1)
+        self.search = NodeSearch(registry, lambda name, pos: self.add_node(name, pos))
+        self.menu = Popup(150)
+        self.menu_at: Point = (0.0, 0.0)
+        for label, action in (("Add node...", self._menu_search), ("Paste", self._menu_paste),
+                              ("Select all", self.select_all), ("Frame all", self.frame_all)):
+            dpg.add_selectable(label=label, parent=self.menu.window, user_data=action,
+                               callback=lambda s, a, act: self._menu_choose(act))
+        with dpg.theme() as self.selected_theme, dpg.theme_component(dpg.mvAll):
+            dpg.add_theme_color(dpg.mvNodeCol_NodeOutline, SELECTED_COLOR, category=dpg.mvThemeCat_Nodes)
+            dpg.add_theme_style(dpg.mvNodeStyleVar_NodeBorderThickness, 3, category=dpg.mvThemeCat_Nodes)
 
     # --- drawing the view ---------------------------------------------------------
     def apply_view(self, view: GraphView) -> None:
@@ -107,6 +126,9 @@ class Canvas:
             if node_id in self.items:
                 dpg.configure_item(self.items[node_id], label=node_title(node))
                 self.widgets.update_node(node)
+                if node.pos and node.pos != self.view.nodes[node_id].pos and node.pos != self.saved_pos[node_id]:
+                    dpg.set_item_pos(self.items[node_id], [*node.pos])  # moved by an edit (framing, undo)
+                    self.saved_pos[node_id] = node.pos
             else:
                 self._add(node, node.pos or (40 + GRID[0] * (index % 4), 40 + GRID[1] * (index // 4)))
         self.view = view
@@ -210,12 +232,30 @@ class Canvas:
         return None if edge is None else self.pending.submit(Disconnect(edge))
 
     def selected(self) -> list[str]:
+        if self.all_selected:
+            return list(self.items)
         return [self.node_of[i] for i in dpg.get_selected_nodes(self.editor) if i in self.node_of]
 
-    def add_node(self, type_name: str, pos: tuple[float, float] | None = None) -> Future:
+    def select_all(self) -> None:
+        """Mark every node selected (outlined) until the next click on the canvas."""
+        self.all_selected = True
+        for item in self.items.values():
+            dpg.bind_item_theme(item, self.selected_theme)
+
+    def _unselect_all(self) -> None:
+        if self.all_selected:
+            self.all_selected = False
+            for item in self.items.values():
+                dpg.bind_item_theme(item, 0)
+
+    def add_node(self, type_name: str, pos: Point | None = None) -> Future:
+        """Add a node at `pos` (canvas coordinates), or at the nearest spot there that no node covers."""
         node = self.registry.create(type_name)
         count = len(self.items)
-        node.ui["pos"] = list(pos or (60 + 30 * (count % 10), 60 + 30 * (count % 10)))
+        x, y = pos or (60 + 30 * (count % 10), 60 + 30 * (count % 10))
+        width, height = estimated_size(type(node))
+        dx, dy = free_offset([(x, y, x + width, y + height)], list(self.node_rects().values()))
+        node.ui["pos"] = [x + dx, y + dy]
         return self.pending.submit(AddNode(node))
 
     def delete_selected(self) -> None:
@@ -224,9 +264,76 @@ class Canvas:
         for node_id in self.selected():
             self.pending.submit(RemoveNode(node_id))
 
+    def _copy(self, on_copied: Callable[[Clip], None]) -> None:
+        chosen = self.selected()
+        if not chosen:
+            self.pending.inform("select nodes first (click a title, drag a box, or Select all)")
+            return
+        rects = self.node_rects()
+        self.pending.submit(copy_nodes(chosen, [rects[i] for i in chosen]), on_result=on_copied)
+
+    def copy_selected(self) -> None:
+        """Ctrl+C: the selected nodes, with the links among them, values and bindings."""
+        def copied(clip: Clip) -> None:
+            self.clip = clip
+            self.pending.inform(f"copied {len(clip.nodes)} node(s)")
+
+        self._copy(copied)
+
+    def paste_at(self, point: Point) -> None:
+        """Ctrl+V: new copies of the copied nodes, their top-left at `point` (canvas) or the nearest free spot."""
+        if self.clip is None:
+            self.pending.inform("nothing to paste: copy nodes first (Ctrl+C)")
+            return
+        self._paste(self.clip, point)
+
     def duplicate_selected(self) -> None:
-        for node_id in self.selected():
-            self.pending.submit(lambda rt, i=node_id: rt.call(AddNode(clone(rt.graph.node(i)))))
+        """Ctrl+D: copy and paste the selection next to itself (the clipboard keeps what it had)."""
+        def copied(clip: Clip) -> None:
+            x0, y0, _, _ = bounds(list(clip.rects))
+            self._paste(clip, (x0 + DUPLICATE_OFFSET, y0 + DUPLICATE_OFFSET))
+
+        self._copy(copied)
+
+    def _paste(self, clip: Clip, point: Point) -> None:
+        x0, y0, _, _ = bounds(list(clip.rects))
+        wanted = [shifted(rect, point[0] - x0, point[1] - y0) for rect in clip.rects]
+        dx, dy = free_offset(wanted, list(self.node_rects().values()))
+        self.pending.submit(paste(clip, [(rect[0] + dx, rect[1] + dy) for rect in wanted]))
+
+    def frame_all(self) -> None:
+        """F: move the graph (one undoable edit) so every node is in view; the editor has no panning API."""
+        rects = self.node_rects()
+        if not rects:
+            self.pending.inform("nothing to frame: the graph is empty")
+            return
+        x0, y0, x1, y1 = self.area()
+        (ax, ay), (bx, by) = self.to_canvas((x0, y0)), self.to_canvas((x1, y1))
+        dx, dy = frame_offset(list(rects.values()), (ax, ay, bx, by))
+        if abs(dx) < 1 and abs(dy) < 1:
+            self.pending.inform("every node is in view")
+            return
+        self.pending.submit(MoveNodes({node_id: (r[0] + dx, r[1] + dy) for node_id, r in rects.items()}))
+
+    def toggle_minimap(self) -> None:
+        """M: show the minimap in a corner with no node under it (bottom right when every corner has one)."""
+        if dpg.get_item_configuration(self.editor)["minimap"]:
+            dpg.configure_item(self.editor, minimap=False)
+            return
+        x0, y0, x1, y1 = self.area()
+        (ax, ay), (bx, by) = self.to_canvas((x0, y0)), self.to_canvas((x1, y1))
+        width, height = (bx - ax) * MINIMAP_FRACTION, (by - ay) * MINIMAP_FRACTION
+        rects = list(self.node_rects().values())
+
+        def covers(right: int, down: int) -> bool:
+            left, top = ax + right * (bx - ax - width), ay + down * (by - ay - height)
+            return any(overlaps(rect, (left, top, left + width, top + height), 0.0) for rect in rects)
+
+        corner = next((where for where, (right, down) in MINIMAP_CORNERS.items() if not covers(right, down)), None)
+        if corner is None:
+            self.pending.inform("the minimap covers nodes in every corner: press M to hide it, F to frame")
+        dpg.configure_item(self.editor, minimap=True,
+                           minimap_location=dpg.mvNodeMiniMap_Location_BottomRight if corner is None else corner)
 
     def rename_selected(self, name: str) -> None:
         chosen = self.selected()
@@ -240,9 +347,94 @@ class Canvas:
         self.pending.submit(undo_step, on_result=self._undone)
 
     def _undone(self, note: str | None) -> None:
-        if note is None or note:
-            self.report(note or "nothing to undo")
+        if note is None:
+            self.pending.inform("nothing to undo")
+        elif note:
+            self.report(note)
 
     def redo(self) -> None:
         self.pending.submit(lambda rt: rt.redo(), on_result=lambda done: None if done else
-                            self.report("nothing to redo"))
+                            self.pending.inform("nothing to redo"))
+
+    # --- where things are: screen (viewport) and canvas (node editor) coordinates ----------
+    def area(self) -> Rect:
+        """The node editor's rectangle on screen."""
+        (x0, y0), (x1, y1) = dpg.get_item_rect_min(self.editor_box), dpg.get_item_rect_max(self.editor_box)
+        return float(x0), float(y0), float(x1), float(y1)
+
+    def _origin(self) -> Point:
+        """Where canvas (0, 0) is on screen, panning included: read off any drawn node."""
+        for item in self.items.values():
+            if dpg.is_item_visible(item):
+                (sx, sy), (px, py) = dpg.get_item_rect_min(item), dpg.get_item_pos(item)
+                return sx - px - NODE_PADDING, sy - py - NODE_PADDING
+        x0, y0, _, _ = self.area()
+        return x0, y0
+
+    def to_canvas(self, screen: Point) -> Point:
+        ox, oy = self._origin()
+        return screen[0] - ox, screen[1] - oy
+
+    def node_rects(self) -> dict[str, Rect]:
+        """Each drawn node's rectangle in canvas coordinates."""
+        rects = {}
+        for node_id, item in self.items.items():
+            x, y = dpg.get_item_pos(item)
+            (x0, y0), (x1, y1) = dpg.get_item_rect_min(item), dpg.get_item_rect_max(item)
+            rects[node_id] = (float(x), float(y), x + x1 - x0 + 2 * NODE_PADDING, y + y1 - y0 + 2 * NODE_PADDING)
+        return rects
+
+    @staticmethod
+    def mouse() -> Point:
+        x, y = dpg.get_mouse_pos(local=False)
+        return float(x), float(y)
+
+    def takes_input(self) -> bool:
+        """The pointer is over the node editor and no search or menu is open."""
+        x, y = self.mouse()
+        x0, y0, x1, y1 = self.area()
+        return x0 <= x <= x1 and y0 <= y <= y1 and not self.search.showing and not self.menu.showing
+
+    def _on_empty_canvas(self) -> bool:
+        x, y = self.to_canvas(self.mouse())
+        return self.takes_input() and not any(r[0] <= x <= r[2] and r[1] <= y <= r[3]
+                                              for r in self.node_rects().values())
+
+    # --- the search and the menu at the cursor --------------------------------------------
+    def open_search(self, screen: Point | None = None) -> None:
+        """Tab: the node search at the cursor (or at `screen`); Enter places the node there."""
+        point = screen or self.mouse()
+        self.search.open(point, self.to_canvas(point))
+
+    def on_double_click(self) -> None:
+        if self._on_empty_canvas():
+            self.open_search()
+
+    def on_right_click(self) -> None:
+        if self._on_empty_canvas():
+            self.menu_at = self.mouse()
+            self.menu.show_at(self.menu_at)
+
+    def on_left_click(self) -> None:
+        """A click outside the search or menu closes it; a click on the canvas ends Select all."""
+        point = self.mouse()
+        for popup in (self.search.popup, self.menu):
+            if popup.showing and not popup.contains(point):
+                popup.hide()
+        if self.takes_input():
+            self._unselect_all()
+
+    def on_escape(self) -> None:
+        self.search.close()
+        self.menu.hide()
+        self._unselect_all()
+
+    def _menu_choose(self, action: Callable[[], None]) -> None:
+        self.menu.hide()
+        action()
+
+    def _menu_search(self) -> None:
+        self.open_search(self.menu_at)
+
+    def _menu_paste(self) -> None:
+        self.paste_at(self.to_canvas(self.menu_at))

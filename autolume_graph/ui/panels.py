@@ -1,4 +1,8 @@
-"""The output image and the performance readout (fps, frame time, cook times, device, OSC, NDI)."""
+"""The output image and the performance readout (fps, frame time, cook times, device, OSC, NDI).
+
+The image sits in a box of fixed size, letterboxed, so the panel does not jump when a model of
+another shape loads. The device switch moves the running graph (no restart).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,13 @@ import torch.nn.functional as F
 from autolume_graph.roles import Role
 from autolume_graph.runtime import Snapshot
 from autolume_graph.session import Session
+from autolume_graph.ui.pending import Pending
 from autolume_graph.ui.view import GraphView
 
 MAX_SIDE = 512
 SHOW_WIDTH = 440
+SHOW_HEIGHT = 330  # the image box: 4:3, so square and 16:9 pictures both stay large
+DEVICES = ("cpu", "cuda")
 STATS_EVERY = 10  # UI frames between readout updates: text churn costs more than it tells
 
 
@@ -38,19 +45,23 @@ def image_to_rgba(image: Any, max_side: int = MAX_SIDE) -> np.ndarray:
 class OutputPanel:
     """Shows one published preview and the show's numbers; build it inside its container."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, pending: Pending) -> None:
         self.session = session
+        self.pending = pending
         self._buffer = np.zeros((1, 1, 4), np.float32)
         self._texture: int | str | None = None
         self._shown: Any = None
         self._frames = 0
         self.registry = dpg.add_texture_registry()
         self.preview = dpg.add_combo([], label="preview", width=200)
-        self.image_group = dpg.add_group()
+        self.image_group = dpg.add_child_window(width=SHOW_WIDTH, height=SHOW_HEIGHT, no_scrollbar=True,
+                                                border=False)
         self.placeholder = dpg.add_text("no image yet: wire an image into a Preview node", parent=self.image_group)
         self.image: int | str | None = None
         self.fps = dpg.add_text("")
-        self.device = dpg.add_text(f"device: {session.runtime.device.upper()}")
+        self._device = session.runtime.device.split(":")[0]  # the device the graph runs on, as last confirmed
+        self.device = dpg.add_combo(DEVICES, default_value=self._device, label="device",
+                                    width=90, callback=lambda s, a, *_: self.move_to(a))
         self.osc = dpg.add_text("")
         with dpg.group(horizontal=True):
             self.osc_host = dpg.add_input_text(default_value=session.osc_host, width=120, hint="host")
@@ -88,9 +99,10 @@ class OutputPanel:
             self._buffer = rgba
             self._texture = dpg.add_raw_texture(w, h, self._buffer, format=dpg.mvFormat_Float_rgba,
                                                 parent=self.registry)
-            scale = SHOW_WIDTH / max(w, h)
-            self.image = dpg.add_image(self._texture, width=int(w * scale), height=int(h * scale),
-                                       parent=self.image_group)
+            scale = min(SHOW_WIDTH / w, SHOW_HEIGHT / h)
+            width, height = int(w * scale), int(h * scale)
+            self.image = dpg.add_image(self._texture, width=width, height=height, parent=self.image_group,
+                                       pos=((SHOW_WIDTH - width) // 2, (SHOW_HEIGHT - height) // 2))
             dpg.hide_item(self.placeholder)
             for item in old:
                 if item is not None:
@@ -98,6 +110,18 @@ class OutputPanel:
         else:
             self._buffer[...] = rgba
             dpg.set_value(self._texture, self._buffer)
+
+    def move_to(self, device: str) -> None:
+        """The device switch: the running graph moves between frames; a device that is not here is refused."""
+        def moved(now: str) -> None:
+            self._device = now.split(":")[0]
+            self.pending.inform(f"running on {now}")
+
+        def refused(exc: BaseException) -> None:
+            dpg.set_value(self.device, self._device)
+            self.pending.report(str(exc))
+
+        self.pending.submit(lambda rt: rt.set_device(device), on_result=moved, on_error=refused)
 
     def _listen(self) -> None:
         """Move OSC to the host/port entered (0.0.0.0: all interfaces, for a controller on another machine),
