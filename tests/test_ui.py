@@ -14,6 +14,7 @@ dpg = pytest.importorskip("dearpygui.dearpygui")
 from pythonosc.udp_client import SimpleUDPClient  # noqa: E402
 
 from autolume_graph.graph import Edge, Graph  # noqa: E402
+from autolume_graph.node import NodeState  # noqa: E402
 from autolume_graph.registry import default_registry  # noqa: E402
 from autolume_graph.runtime import Runtime  # noqa: E402
 from autolume_graph.session import Session  # noqa: E402
@@ -232,6 +233,20 @@ def test_node_error_shows_in_its_header(editor_session: tuple[Session, Editor]) 
     assert dpg.get_value(error).endswith("connect a model and w")
     assert dpg.is_item_shown(error)
     assert dpg.get_value(status).strip().endswith("ms")
+    # issue 20: the header turns red and the message is there on hover; a healthy node keeps the default
+    canvas = editor.canvas
+    assert dpg.get_item_info(canvas.items[gen.id])["theme"] == canvas.state_themes[NodeState.ERROR]
+    assert "connect a model and w" in dpg.get_value(canvas.tips[gen.id])
+    assert dpg.get_item_info(canvas.items[node_id(session, "lfo")])["theme"] in (None, 0)
+    pixels = editor.capture()
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    from PIL import Image
+
+    Image.fromarray((pixels[..., :3] * 255).round().astype(np.uint8)).save(ARTIFACT.with_name("ui-node-error.png"))
+    y0 = int(dpg.get_item_rect_min(canvas.items[gen.id])[1])
+    x1 = int(dpg.get_item_rect_max(canvas.items[gen.id])[0])
+    red, green, _ = pixels[y0 + 6, x1 - 8, :3]  # right of the title text
+    assert red > green + 0.2, (red, green)  # the drawn title bar is red
 
 
 def test_screenshot_shows_the_editor_and_the_output(editor_session: tuple[Session, Editor]) -> None:

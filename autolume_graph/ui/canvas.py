@@ -15,9 +15,9 @@ import dearpygui.dearpygui as dpg
 
 from autolume_graph.commands import AddNode, Connect, Disconnect, RemoveNode, Rename
 from autolume_graph.graph import Edge
-from autolume_graph.node import Node
+from autolume_graph.node import Node, NodeState
 from autolume_graph.registry import Registry
-from autolume_graph.runtime import Runtime, Snapshot
+from autolume_graph.runtime import NodeStat, Runtime, Snapshot
 from autolume_graph.ui import node_editors
 from autolume_graph.ui.clipboard import Clip, copy_nodes, paste
 from autolume_graph.ui.node_search import NodeSearch
@@ -38,6 +38,21 @@ DUPLICATE_OFFSET = 40.0
 MINIMAP_FRACTION = 0.2  # of the editor's size: Dear PyGui's default minimap size
 MINIMAP_CORNERS = {dpg.mvNodeMiniMap_Location_BottomRight: (1, 1), dpg.mvNodeMiniMap_Location_BottomLeft: (0, 1),
                    dpg.mvNodeMiniMap_Location_TopRight: (1, 0), dpg.mvNodeMiniMap_Location_TopLeft: (0, 0)}
+
+
+TITLE_COLORS = {NodeState.ERROR: (170, 40, 40, 255), NodeState.WAITING: (150, 110, 20, 255),
+                NodeState.LOADING: (150, 110, 20, 255)}
+
+
+def state_themes() -> dict[NodeState, Item]:
+    """A node theme per state that colours the title bar (states without one keep the default)."""
+    themes = {}
+    for state, color in TITLE_COLORS.items():
+        with dpg.theme() as theme, dpg.theme_component(dpg.mvAll):
+            for part in (dpg.mvNodeCol_TitleBar, dpg.mvNodeCol_TitleBarHovered, dpg.mvNodeCol_TitleBarSelected):
+                dpg.add_theme_color(part, color, category=dpg.mvThemeCat_Nodes)
+        themes[state] = theme
+    return themes
 
 
 def node_title(node: NodeView) -> str:
@@ -80,6 +95,9 @@ class Canvas:
         self.items: dict[str, Item] = {}
         self.node_of: dict[Item, str] = {}
         self.header: dict[str, tuple[Item, Item]] = {}
+        self.tips: dict[str, Item] = {}  # the status and error in full, shown on hover over the node
+        self.shown_state: dict[str, NodeState] = {}
+        self.state_themes = state_themes()
         self.extras: dict[str, node_editors.Refresh] = {}
         self.pins: dict[Item, tuple[str, str, bool]] = {}
         self.pin_of: dict[tuple[str, str, bool], Item] = {}
@@ -158,6 +176,9 @@ class Canvas:
                 self.extras[node.id] = extra
             for port, decl in cls.outputs.items():
                 self._pin(node.id, port, True, f"{port} ({decl.type.name}) >", decl.doc)
+        with dpg.tooltip(status):  # a node item takes no tooltip: its first line does
+            self.tips[node.id] = dpg.add_text(cls.__doc__.strip().splitlines()[0] if cls.__doc__ else node.type_name,
+                                              wrap=360)
         self.items[node.id] = item
         self.node_of[item] = node.id
         self.header[node.id] = (status, error)
@@ -180,6 +201,8 @@ class Canvas:
         item = self.items.pop(node_id)
         self.node_of.pop(item, None)
         self.header.pop(node_id, None)
+        self.tips.pop(node_id, None)
+        self.shown_state.pop(node_id, None)
         self.extras.pop(node_id, None)
         self.saved_pos.pop(node_id, None)
         self.widgets.forget(node_id)
@@ -204,9 +227,21 @@ class Canvas:
                 dpg.set_value(status, f"{stat.cook_ms:6.2f} ms" + (f"  {stat.status}" if stat.status else ""))
                 dpg.set_value(error, stat.error)
                 dpg.configure_item(error, show=bool(stat.error))
+                self._show_state(node_id, item, stat)
             self.widgets.refresh(node_id, snapshot)
             if not dragging:
                 self._save_pos(node_id, item)
+
+    def _show_state(self, node_id: str, item: Item, stat: NodeStat) -> None:
+        """The title bar's colour says the node's state (red: an error of any kind; amber: waiting or
+        loading); hovering the node's first line shows its whole status and error."""
+        if self.shown_state.get(node_id) == stat.state:
+            return
+        self.shown_state[node_id] = stat.state
+        dpg.bind_item_theme(item, self.state_themes.get(stat.state, 0))
+        lines = [line for line in (stat.error, stat.status) if line]
+        if lines:
+            dpg.set_value(self.tips[node_id], "\n".join(lines))
 
     def _save_pos(self, node_id: str, item: Item) -> None:
         pos = tuple(float(v) for v in dpg.get_item_pos(item))
