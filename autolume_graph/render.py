@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TextIO
 
 import torch
-import torch.nn.functional as F
 
+from autolume_graph import image_ops
 from autolume_graph.atomic import remove_stale_temps
 from autolume_graph.graph import Graph
 from autolume_graph.node import Node
@@ -68,13 +68,7 @@ def frame_count(seconds: float, fps: float) -> int:
 def resize(image: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
     """[1,C,H,W] (or [C,H,W]) -> [1,C,height,width] on the same device; None keeps the size."""
     image = image if image.dim() == 4 else image.unsqueeze(0)
-    h, w = image.shape[-2:]
-    if size is None or (h, w) == (size[1], size[0]):
-        return image
-    width, height = size
-    if height <= h and width <= w:
-        return F.interpolate(image.float(), size=(height, width), mode="area")
-    return F.interpolate(image.float(), size=(height, width), mode="bilinear", align_corners=False)
+    return image if size is None else image_ops.resize(image, size[1], size[0], "area")
 
 
 def preview_node(graph: Graph) -> Node:
