@@ -23,6 +23,7 @@ from autolume_graph.params import Binding, ParamError, ParamType
 
 SystemHandler = Callable[[tuple], None]
 
+MONITORED_PER_FRAME = 64  # the monitor shows that many: a flood of distinct addresses costs no more
 MAPPING_CACHE = 256
 """Compiled mappings kept (least recently used dropped): endless distinct mapping texts cost no memory."""
 
@@ -87,20 +88,25 @@ class OSCControl:
             return
         arrivals = self.mailbox.arrivals
         now = time.perf_counter()
-        for address, (args, t_received) in inbox.items():
+        table = self.table(runtime.graph)
+        for index, (address, (args, t_received)) in enumerate(inbox.items()):
+            monitored = index < MONITORED_PER_FRAME
             handler = self.system.get(address)
             if handler is not None:
                 try:
                     handler(args)
                 except Exception as exc:  # noqa: BLE001 - nothing a message carries may end the frame
                     self.mailbox.warn("bad-system-message", f"{address}: {type(exc).__name__}: {exc}")
-                self.monitor.record(address, args, arrivals.get(address, 1), (), True)
+                if monitored:
+                    self.monitor.record(address, args, arrivals.get(address, 1), (), True)
                 continue
             if self.learning is not None:
                 self._learn_from(runtime, address)
-            targets = self.table(runtime.graph).get(address)
-            self.monitor.record(address, args, arrivals.get(address, 1),
-                                tuple(f"{node.name}.{name}" for node, name, _ in targets or ()), False)
+                table = self.table(runtime.graph)  # the learned binding listens from this message on
+            targets = table.get(address)
+            if monitored:
+                self.monitor.record(address, args, arrivals.get(address, 1),
+                                    tuple(f"{node.name}.{name}" for node, name, _ in targets or ()), False)
             if not targets:
                 self.mailbox.warn("unknown-address", address)
                 continue
