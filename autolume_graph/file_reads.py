@@ -35,7 +35,8 @@ from typing import Any, BinaryIO
 from autolume_graph.node import NodeError
 
 MiB = 1 << 20
-SIZE_LIMITS = {"vector": 4 * MiB, "directions": 16 * MiB, "model": 4096 * MiB, "graph": 64 * MiB}
+SIZE_LIMITS = {"vector": 4 * MiB, "directions": 16 * MiB, "model": 4096 * MiB, "graph": 64 * MiB,
+               "audio": 1024 * MiB}
 """The largest file of each kind that is read (a w vector of 18 x 512 float64 is 72 KiB, GANSpace
 directions a few MB, the largest StyleGAN pickles about 1 GB)."""
 INFLATE_LIMITS = {"vector": 4 * MiB, "directions": 16 * MiB}

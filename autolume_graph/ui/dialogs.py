@@ -16,6 +16,7 @@ EXTENSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "vector": ("Vectors", (".npy",)),
     "directions": ("Directions", (".npy", ".npz")),
     "graph": ("Graphs", (".agraph",)),
+    "audio": ("Audio", (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".m4a")),
 }
 # A labelled collection: with a bare ".*" filter the dialog swaps a typed name's extension for ".*".
 ANY_FILE = "All files (*){.*}"
