@@ -50,3 +50,15 @@ def tiny_disk(tmp_path: Path):
         yield mount
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.fixture
+def ndi():
+    """The NDI runtime, or the test skips with the reason it cannot load here."""
+    from autolume_graph.outputs.errors import OutputError
+    from autolume_graph.outputs.ndi import load_runtime
+
+    try:
+        return load_runtime()
+    except OutputError as exc:
+        pytest.skip(str(exc))

@@ -48,3 +48,4 @@ def receive(ndi: ModuleType, recv: object, push: Callable[[], None], shape: tupl
             finally:
                 ndi.recv_free_video_v2(recv, video)
     raise AssertionError("no video frame received over loopback")
+

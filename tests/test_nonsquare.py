@@ -33,8 +33,6 @@ from autolume_graph.gan.stylegan2 import build_from_settings, make_settings
 from autolume_graph.graph import Edge, Graph
 from autolume_graph.node import CookContext, NodeError
 from autolume_graph.osc.oscquery import OSCQueryServer, image_size_info
-from autolume_graph.outputs.errors import OutputError
-from autolume_graph.outputs.ndi import load_runtime
 from autolume_graph.runtime import Runtime
 from autolume_graph.serialize import load_graph, save_graph
 from nodes.generate import Generate
@@ -316,12 +314,6 @@ def test_saved_and_reloaded_graph_renders_autolumes_picture(reference_dir: Path,
     assert np.abs(image.numpy() - want).max() <= 1e-3
 
 
-@pytest.fixture
-def ndi():
-    try:
-        return load_runtime()
-    except OutputError as exc:
-        pytest.skip(str(exc))
 
 
 def test_ndi_frame_arrives_at_width_x_height(ndi, reference_dir: Path) -> None:

@@ -18,9 +18,7 @@ from ndi_support import connect_receiver, find_url, receive
 from PIL import Image
 from ui_support import xvfb_display
 
-from autolume_graph.outputs.errors import OutputError
 from autolume_graph.outputs.frames import FrameConverter
-from autolume_graph.outputs.ndi import load_runtime
 from autolume_graph.outputs.ndi_pool import SenderPool, pool
 from autolume_graph.outputs.window import monitor_rect
 from autolume_graph.runtime import Runtime
@@ -29,12 +27,6 @@ from autolume_graph.session import Session
 TESTS = Path(__file__).resolve().parent
 
 
-@pytest.fixture
-def ndi():
-    try:
-        return load_runtime()
-    except OutputError as exc:
-        pytest.skip(str(exc))
 
 
 def _pixels(image) -> np.ndarray:
