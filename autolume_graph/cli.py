@@ -196,17 +196,23 @@ def cmd_render(args: argparse.Namespace) -> int:
     from autolume_graph import render
 
     try:
-        if args.loop == (args.seconds is not None):
-            raise render.RenderError("give one of --loop or --seconds S")
+        if (args.loop and args.seconds is not None) or not (args.loop or args.seconds is not None or args.audio):
+            raise render.RenderError("give one of --loop or --seconds S (or --audio FILE: the song's length)")
         size = render.parse_size(args.size) if args.size else None
+        song = render.audio_seconds(args.audio) if args.audio else None
         graph = open_graph(args.graph)
-        seconds = render.loop_seconds(graph) if args.loop else args.seconds
+        seconds = render.loop_seconds(graph) if args.loop else args.seconds if args.seconds is not None else song
         frames = render.frame_count(seconds, args.fps)
+        players = len(render.audio_players(graph))
         written = render.render(graph, args.out, fps=args.fps, size=size, frames=frames,
-                                device=checked_device(args.device), progress=sys.stderr)
+                                device=checked_device(args.device), progress=sys.stderr, audio=args.audio)
     except render.RenderError as exc:
         raise UserError(str(exc)) from None
     print(f"{written} frames ({written / args.fps:.3f} s at {args.fps:g} fps) written to {args.out}")
+    if args.audio:
+        heard = f"played by {players} AudioFile node{'s' if players != 1 else ''}" if players else \
+            "muxed only: the graph has no AudioFile node"
+        print(f"audio: {args.audio} as AAC, {heard}")
     return 0
 
 
@@ -252,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=arg_types.rate, default=30.0, help="frame rate of the clock and the video")
     p.add_argument("--size", default=None, help="frame size WIDTHxHEIGHT (default: the image's own)")
     p.add_argument("--out", required=True, help=".mp4 file to write")
+    p.add_argument("--audio", default=None, metavar="FILE",
+                   help="a song: every AudioFile node plays it, it is muxed in as AAC, and (without --loop or "
+                        "--seconds) its length is the render's")
     p.add_argument("--device", default="auto", choices=devices)
     p.set_defaults(func=cmd_render)
 

@@ -13,6 +13,11 @@ encoder instead.
 The video is written beside `out` under a temporary name and renamed to `out` only when every frame
 is in: a render that fails, is interrupted or is killed leaves an earlier `out` byte-identical, and
 the temporary files of killed renders are removed when the next render into that folder starts.
+
+With `audio` (a song), every AudioFile node plays that file from its start on the same fixed-step
+clock (frame i hears the song from i / fps on), and once the frames are in, the song, cut to the
+video's length, is muxed into the MP4 as AAC (`audio.mux`). A graph without an AudioFile node gets
+the song muxed only, the picture deaf to it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import TextIO
 import torch
 
 from autolume_graph import image_ops
-from autolume_graph.atomic import remove_stale_temps
+from autolume_graph.atomic import remove_stale_temps, temp_beside, write_with
 from autolume_graph.graph import Graph
 from autolume_graph.node import Node
 from autolume_graph.outputs.errors import OutputError, one_line
@@ -88,22 +93,72 @@ def keep_only_preview(graph: Graph) -> Node:
     return preview
 
 
+def audio_players(graph: Graph) -> list[Node]:
+    """The graph's AudioFile nodes: with `--audio`, each plays the song."""
+    return [n for n in graph.nodes.values() if n.type_name == "AudioFile"]
+
+
+def audio_seconds(audio: str | Path) -> float:
+    """The song's length, the render's length when no other is given."""
+    from autolume_graph.audio import mux  # PyAV only where audio is muxed
+
+    try:
+        return mux.audio_seconds(audio)
+    except mux.MuxError as exc:
+        raise RenderError(f"--audio {exc}") from None
+
+
 def render(graph: Graph, out: str | Path, *, fps: float, size: tuple[int, int] | None, frames: int,
-           device: str = "cpu", progress: TextIO | None = None) -> int:
-    """Render `frames` frames at `fps` to the MP4 `out` (a progress bar on `progress`); returns the number written."""
+           device: str = "cpu", progress: TextIO | None = None, audio: str | Path | None = None) -> int:
+    """Render `frames` frames at `fps` to the MP4 `out` (a progress bar on `progress`), with `audio` muxed
+    in (and played by the AudioFile nodes) when given; returns the number of frames written."""
     out = Path(out)
     if out.suffix.lower() != ".mp4":
         raise RenderError(f"{out}: --out must be an .mp4 file")
     preview = keep_only_preview(graph)
+    for node in audio_players(graph) if audio is not None else ():
+        node.set_value("path", str(audio))
     for node in graph.nodes.values():
-        node.prepare(device)  # models load before the clock starts, so frame 0 has its picture
-    from autolume_graph.outputs.recorder import VideoRecorder  # PyAV only where video is written
-
+        node.prepare(device)  # models and songs load before the clock starts, so frame 0 has its picture
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RenderError(f"{out}: {one_line(exc)}") from None
     remove_stale_temps(out.parent)
+    try:
+        video = out if audio is None else temp_beside(out)  # with audio, the frames go to a file muxed later
+    except OSError as exc:
+        raise RenderError(f"{out}: {one_line(exc)}") from None
+    try:
+        written = _render_frames(graph, preview, video, fps=fps, size=size, frames=frames, device=device,
+                                 progress=progress)
+        if audio is not None:
+            if progress is not None:
+                progress.write(f"muxing {Path(audio).name} as AAC\n")
+            _mux(video, audio, out, written / fps)
+    finally:
+        if video != out:
+            video.unlink(missing_ok=True)
+    return written
+
+
+def _mux(video: Path, audio: str | Path, out: Path, seconds: float) -> None:
+    """`video` with the first `seconds` of `audio` as `out`, which stays as it was on failure."""
+    from autolume_graph.audio import mux
+
+    try:
+        write_with(out, lambda temp: mux.mux_audio(video, audio, temp, seconds))
+    except mux.MuxError as exc:
+        raise RenderError(f"--audio {exc}") from None
+    except OSError as exc:
+        raise RenderError(f"{out}: {one_line(exc)}") from None
+
+
+def _render_frames(graph: Graph, preview: Node, out: Path, *, fps: float, size: tuple[int, int] | None,
+                   frames: int, device: str, progress: TextIO | None) -> int:
+    """The frames into the video-only MP4 `out`; returns how many were written."""
+    from autolume_graph.outputs.recorder import VideoRecorder  # PyAV only where video is written
+
     recorder = VideoRecorder(out, fps)
     if recorder.error is not None:
         raise RenderError(str(recorder.error))
