@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from autolume_graph.audio import wires
+from autolume_graph.audio.demo_clip import DEMO, demo_clip_path
 from autolume_graph.audio.file_source import MAX_SECONDS, Clip, Playhead, decode
 from autolume_graph.file_reads import BackgroundRead
 from autolume_graph.node import CookContext, Node, NodeError, NodeStatus
@@ -21,10 +22,11 @@ def _fixed_step(ctx: CookContext) -> bool:
 
 
 def _decode(path: str) -> Clip:
-    """The clip at `path`, or a one-line NodeError when none is set (runs in the read pool)."""
+    """The clip at `path` ("demo": the built-in beat), or a one-line NodeError when none is set (runs in the
+    read pool)."""
     if not path:
         raise NodeError("set an audio file path first")
-    return decode(Path(path).expanduser())
+    return decode(demo_clip_path() if path == DEMO else Path(path).expanduser())
 
 
 class AudioFile(Node):
@@ -44,7 +46,7 @@ class AudioFile(Node):
         "duration": Output(PortType.FLOAT, "the file's length, in seconds"),
     }
     params = {
-        "path": FilePath("", kind="audio", doc="the sound file to play (WAV, FLAC, OGG, ...)"),
+        "path": FilePath("", kind="audio", doc="the sound file to play (WAV, FLAC, OGG, ...); demo: a built-in beat"),
         "play": Bool(True, doc="playing (off: paused, silence goes out)"),
         "loop": Bool(True, doc="start again at the end (off: silence after the end)"),
         "seek": Float(0.0, 0.0, float(MAX_SECONDS), unit="s", every_write=True,

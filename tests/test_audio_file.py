@@ -168,3 +168,23 @@ def test_what_is_not_a_sound_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "noise.wav").write_bytes(b"RIFF nonsense")
     with pytest.raises(FileRefused, match="cannot decode"):
         decode(tmp_path / "noise.wav")
+
+
+def test_the_shipped_audio_reactive_graph_plays_the_demo_beat_out_of_the_box() -> None:
+    """graphs/audio-reactive: the built-in beat (made from a recipe at first use) drives the picture."""
+    from autolume_graph.graph_files import open_graph
+    from autolume_graph.runtime import Runtime
+
+    graph = open_graph("audio-reactive")
+    for node in graph.nodes.values():
+        node.prepare("cpu")
+    runtime = Runtime(graph, fps=30, fixed_step=True)
+    try:
+        pictures = [runtime.step().published["preview"].clone() for _ in range(30)]
+        assert all(n.error == "" for n in graph.nodes.values()), {n.name: n.error for n in graph.nodes.values()}
+        analysis = graph.node("analysis")
+        assert analysis.last_outputs["rms"] > 0.01  # the beat is heard
+        brightness = [float(p.mean()) for p in pictures]
+        assert max(brightness) - min(brightness) > 0.05  # and seen: the kicks flash the picture
+    finally:
+        runtime.close()
