@@ -31,6 +31,13 @@ def rgb_image(value: Any, name: str = "image") -> torch.Tensor:
     return value if value.shape[1] == 3 else value.expand(-1, 3, -1, -1)
 
 
+def wired_image(inputs: dict[str, Any], port: str = "image") -> torch.Tensor:
+    """The image on input `port` as `rgb_image` gives it; NodeError when nothing is wired there."""
+    if inputs.get(port) is None:
+        raise NodeError("connect an image" + ("" if port == "image" else f" to {port}"))
+    return rgb_image(inputs[port], port)
+
+
 def to_unit(image: Pixels) -> Pixels:
     """[-1, 1] -> [0, 1], unclipped."""
     return image * 0.5 + 0.5

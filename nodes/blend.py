@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from autolume_graph.image_ops import from_unit, resize, rgb_image, size_text, to_unit
-from autolume_graph.node import CookContext, Node, NodeError, NodeStatus
+from autolume_graph.image_ops import from_unit, resize, rgb_image, size_text, to_unit, wired_image
+from autolume_graph.node import CookContext, Node, NodeStatus
 from autolume_graph.params import Choice, Float, Input, Output
 from autolume_graph.types import PortType
 
@@ -38,9 +38,7 @@ class Blend(Node):
     }
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        if inputs.get("a") is None:
-            raise NodeError("connect image a")
-        a = rgb_image(inputs["a"], "a")
+        a = wired_image(inputs, "a")
         b = None if inputs.get("b") is None else rgb_image(inputs["b"], "b")
         mode, amount = params["mode"], params["amount"]
         return self.cached_outputs((a, b, mode, amount), lambda: {"image": self._blend(a, b, mode, amount)})

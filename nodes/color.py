@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from autolume_graph.gan.accel import to_device
-from autolume_graph.image_ops import from_unit, rgb_image, to_unit
-from autolume_graph.node import CookContext, Node, NodeError
+from autolume_graph.image_ops import from_unit, to_unit, wired_image
+from autolume_graph.node import CookContext, Node
 from autolume_graph.params import Float, Input, Output
 from autolume_graph.types import PortType
 
@@ -67,9 +67,7 @@ class Color(Node):
         self._matrix: tuple[tuple, torch.Tensor, torch.Tensor] | None = None  # (key, weight, bias) on the device
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        if inputs.get("image") is None:
-            raise NodeError("connect an image")
-        image = rgb_image(inputs["image"])
+        image = wired_image(inputs)
         key = (image, *(params[name] for name in self.params))
         return self.cached_outputs(key, lambda: {"image": self._grade(image, params)})
 

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 
 from autolume_graph.gan.layer_ops import Edit, OpSpec, build_edit
-from autolume_graph.image_ops import from_unit, rgb_image, to_unit
-from autolume_graph.node import CookContext, Node, NodeError
+from autolume_graph.image_ops import from_unit, to_unit, wired_image
+from autolume_graph.node import CookContext, Node
 from autolume_graph.params import Choice, Float, Input, Output
 from autolume_graph.types import PortType
 
@@ -55,9 +55,7 @@ class Feedback(Node):
         return params["decay"] > 0.0
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        if inputs.get("image") is None:
-            raise NodeError("connect an image")
-        image = rgb_image(inputs["image"])
+        image = wired_image(inputs)
         decay, previous = params["decay"], self._previous
         if decay == 0.0:
             self._previous = None

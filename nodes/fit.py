@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from autolume_graph.image_ops import RESAMPLING, from_unit, resize, rgb_image, size_text
-from autolume_graph.node import CookContext, Node, NodeError, NodeStatus
+from autolume_graph.image_ops import RESAMPLING, from_unit, resize, size_text, wired_image
+from autolume_graph.node import CookContext, Node, NodeStatus
 from autolume_graph.params import Choice, Float, Input, Int, Output, Param
 from autolume_graph.types import PortType
 
@@ -57,9 +57,7 @@ class Fit(Node):
     }
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        if inputs.get("image") is None:
-            raise NodeError("connect an image")
-        image = rgb_image(inputs["image"])
+        image = wired_image(inputs)
         key = (image, *(params[name] for name in self.params))
         return self.cached_outputs(key, lambda: {"image": self._fit(image, params)})
 
