@@ -16,15 +16,15 @@ from pathlib import Path
 
 import dearpygui.dearpygui as dpg
 
-from autolume_graph.atomic import write_atomic
 from autolume_graph.gan.default_model import cache_dir
 from autolume_graph.graph import Graph
 from autolume_graph.recent import push_recent, read_recent
 from autolume_graph.runtime import Runtime
-from autolume_graph.serialize import graph_to_dict, load_graph, pack, save_graph
+from autolume_graph.serialize import load_graph, save_graph
 from autolume_graph.session import SWITCH_WAIT_S, Session
 from autolume_graph.ui.dialogs import open_file
 from autolume_graph.ui.pending import Pending, reason
+from autolume_graph.ui.presets import pack_graph, write_in_worker
 
 GRAPH_SUFFIX = ".agraph"
 RECENT_FILE = "recent_graphs.json"
@@ -70,7 +70,7 @@ def open_for_editing(ref: str | None) -> tuple[Graph, Path | None]:
 
 def packed_with_version(runtime: Runtime) -> tuple[bytes, int]:
     """The running graph as file bytes and the history version they hold (render-thread work)."""
-    return pack(graph_to_dict(runtime.graph)), runtime.history.version
+    return pack_graph(runtime), runtime.history.version
 
 
 class UnsavedPrompt:
@@ -215,16 +215,10 @@ class GraphDocument:
         def write(packed: tuple[bytes, int]) -> None:
             data, version = packed
 
-            def work() -> None:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    write_atomic(path, data)
-                except OSError as exc:
-                    self._report_later(f"could not save {path}: {reason(exc)}")
-                    return
-                self._later(lambda: self._saved(path, version, then))
+            def done(line: str, error: bool) -> None:
+                self._later(lambda: self.pending.report(line) if error else self._saved(path, version, then))
 
-            threading.Thread(target=work, name="save-graph", daemon=True).start()
+            write_in_worker(path, data, done)
 
         self.pending.submit(packed_with_version, on_result=write)
 

@@ -7,6 +7,7 @@ thread and writes the file in a worker, so the UI never waits on either.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import dearpygui.dearpygui as dpg
@@ -44,15 +45,17 @@ def pack_graph(runtime: Runtime) -> bytes:
 Outcome = tuple[str, bool]  # a line for the status bar, and whether it is an error
 
 
-def write_in_worker(path: Path, data: bytes, done: list[Outcome]) -> None:
-    """Write a file off the UI thread; `done` receives the outcome for the UI to show."""
+def write_in_worker(path: Path, data: bytes, done: Callable[[str, bool], None]) -> None:
+    """Write a file off the UI thread; `done(line, is_error)` gets the outcome (from the worker: queue it
+    for the UI thread)."""
     def work() -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, data)
-            done.append((f"saved {path}", False))
         except OSError as exc:
-            done.append((f"could not save {path}: {reason(exc)}", True))
+            done(f"could not save {path}: {reason(exc)}", True)
+            return
+        done(f"saved {path}", False)
 
     threading.Thread(target=work, name="save-graph", daemon=True).start()
 
@@ -119,7 +122,8 @@ class PresetsPanel:
             self.pending.report(reason(exc))
             return
         self.chosen = name
-        self.pending.submit(pack_graph, on_result=lambda data: write_in_worker(path, data, self.outcomes))
+        self.pending.submit(pack_graph, on_result=lambda data: write_in_worker(
+            path, data, lambda line, error: self.outcomes.append((line, error))))
 
     def rename(self, old: str, new: str) -> None:
         try:
