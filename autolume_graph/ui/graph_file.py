@@ -156,7 +156,8 @@ class GraphDocument:
 
     # --- commands ---------------------------------------------------------------------
     def new(self) -> None:
-        self.unless_unsaved(lambda: self._switch(Graph(), None))
+        self.unless_unsaved(lambda: threading.Thread(target=self._switch, args=(Graph(), None), name="new-graph",
+                                                     daemon=True).start())
 
     def open(self) -> None:
         start = self.path.parent if self.path else None
@@ -176,23 +177,18 @@ class GraphDocument:
             except Exception as exc:  # noqa: BLE001 - every bad file is one line in the status bar
                 self._report_later(reason(exc))
                 return
-            self._switch(graph, path, in_worker=True)
+            self._switch(graph, path)
 
         threading.Thread(target=work, name="open-graph", daemon=True).start()
 
-    def _switch(self, graph: Graph, path: Path | None, in_worker: bool = False) -> None:
-        def work() -> None:
-            try:
-                version = self.session.switch_to(graph).result(timeout=SWITCH_WAIT_S)
-            except Exception as exc:  # noqa: BLE001 - a graph that cannot run is refused, the old one stays
-                self._report_later(reason(exc))
-                return
-            self._later(lambda: self._opened(path, version))
-
-        if in_worker:
-            work()
-        else:
-            threading.Thread(target=work, name="switch-graph", daemon=True).start()
+    def _switch(self, graph: Graph, path: Path | None) -> None:
+        """Swap `graph` in and wait for it to run (worker thread: it prepares models)."""
+        try:
+            version = self.session.switch_to(graph).result(timeout=SWITCH_WAIT_S)
+        except Exception as exc:  # noqa: BLE001 - a graph that cannot run is refused, the old one stays
+            self._report_later(reason(exc))
+            return
+        self._later(lambda: self._opened(path, version))
 
     def _opened(self, path: Path | None, version: int) -> None:
         self.path, self.saved_version = path, version
