@@ -116,6 +116,7 @@ class ParamType:
     CHOICE = ParamKind("choice", _choice, PortType.STRING, "str", osc_text=True, widget="combo")
     STRING = ParamKind("string", _text, PortType.STRING, "str", osc_text=True, widget="text")
     PATH = ParamKind("path", _text, PortType.STRING, "str", osc_text=True, widget="file", bound_by_default=False)
+    DEVICE = ParamKind("device", _text, PortType.STRING, "str", osc_text=True, widget="device", bound_by_default=False)
     DATA = ParamKind("data", _unchanged, PortType.ANY)
 
 
@@ -141,6 +142,7 @@ class Param:
     choices: tuple[str, ...] = ()
     resets: bool = False
     file_kind: str = ""
+    device_kind: str = ""
     limit: tuple[float, float] | None = None
     writes: bool = False
     every_write: bool = False
@@ -206,6 +208,12 @@ def String(default: str = "", *, doc: str = "", resets: bool = False, writes: bo
 
 def FilePath(default: str = "", *, kind: str, doc: str = "", resets: bool = False, writes: bool = False) -> Param:
     return Param(ParamType.PATH, default, doc, resets=resets, file_kind=kind, writes=writes)
+
+
+def DeviceName(default: str = "", *, kind: str, doc: str = "", resets: bool = False) -> Param:
+    """The name of a device of `kind` (an audio input, a MIDI port); the editor lists what
+    autolume_graph/device_lists.py finds, a name typed by hand or read from a file is kept as it is."""
+    return Param(ParamType.DEVICE, default, doc, resets=resets, device_kind=kind)
 
 
 def Data(default: Any = None, *, doc: str = "", resets: bool = False) -> Param:

@@ -31,3 +31,6 @@ class Role:
     """Makes the model other nodes use from its `path` parameter and `model` output (the models browser)."""
     MAPPER = "mapper"
     """Maps a latent through the model; its `psi` parameter is what the bench's OSC probe drives."""
+    TEMPO_SOURCE = "tempo source"
+    """Follows a clock (Link, MIDI clock): its `tempo` attribute is the latest Tempo (autolume_graph/tempo/
+    wires.py) or None before it has one (preset morphs in beats read it)."""

@@ -62,3 +62,54 @@ def ndi():
         return load_runtime()
     except OutputError as exc:
         pytest.skip(str(exc))
+
+
+def _missing(reason: str) -> None:
+    """A real part this machine lacks: skipped with the reason, fatal under CI (which installs it)."""
+    if os.environ.get("AUTOLUME_CI") == "1":
+        pytest.fail(f"{reason} (.ci/run installs it)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """A real JACK server on its dummy driver (no sound card needed): 48 kHz, 256-frame periods, named for this
+    run and made the default for the process ($JACK_DEFAULT_SERVER), so PortAudio and RtMidi clients reach it.
+
+    Yields the server's name; stopped at the end of the session."""
+    import shutil
+    import time
+
+    jackd = shutil.which("jackd")
+    if jackd is None:
+        _missing("jackd not found (Debian: apt install jackd2)")
+    name = f"autolume-test-{os.getpid()}"
+    process = subprocess.Popen([jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    previous = os.environ.get("JACK_DEFAULT_SERVER")
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")  # a client never starts a server of its own
+    try:
+        import jack  # JACK-Client: only to see the server answer
+
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                jack.Client("autolume-test-probe", no_start_server=True, servername=name).close()
+                break
+            except jack.JackOpenError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    _, err = process.communicate(timeout=5) if process.poll() is not None else ("", "timed out")
+                    _missing(f"jackd did not start: {' '.join((err or '').split())[:300]}")
+                time.sleep(0.1)
+        yield name
+    finally:
+        if previous is None:
+            os.environ.pop("JACK_DEFAULT_SERVER", None)
+        else:
+            os.environ["JACK_DEFAULT_SERVER"] = previous
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -7,6 +7,7 @@ own change is not in a snapshot yet. Right-click a widget for its OSC binding (a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 import dearpygui.dearpygui as dpg
 
+from autolume_graph import device_lists
 from autolume_graph.commands import SetBinding, SetParam
 from autolume_graph.params import Binding, Param, ParamType
 from autolume_graph.runtime import Snapshot
@@ -78,10 +80,32 @@ def _file(name: str, param: Param, value: Any, on_change: OnChange, common: dict
     return text
 
 
+def _device(name: str, param: Param, value: Any, on_change: OnChange, common: dict[str, Any], width: int) -> Item:
+    """A chooser of the devices found (listed off the UI thread: a driver may be slow); "rescan" lists again.
+    A name not found now (unplugged, or from another machine's file) stays chosen and shown."""
+    with dpg.group(horizontal=True):
+        combo = dpg.add_combo(items=[value] if value else [], default_value=value, width=width - 30, **common)
+
+        def rescan() -> None:
+            def work() -> None:
+                found = device_lists.available(param.device_kind)
+                current = dpg.get_value(combo)
+                names = list(found.names) + ([current] if current and current not in found.names else [])
+                dpg.configure_item(combo, items=names)
+                if found.problem:
+                    dpg.set_item_label(combo, f"{name} ({found.problem})")
+
+            threading.Thread(target=work, name=f"list-{param.device_kind}", daemon=True).start()
+
+        dpg.add_button(label="rescan", callback=rescan)
+        rescan()
+    return combo
+
+
 WidgetBuilder = Callable[[str, Param, Any, OnChange, dict[str, Any], int], Item]
 WIDGETS: dict[str, WidgetBuilder] = {
     "float": _float, "int": _int, "checkbox": _checkbox, "button": _button,
-    "combo": _combo, "text": _text, "file": _file,
+    "combo": _combo, "text": _text, "file": _file, "device": _device,
 }
 """Widget kind (ParamKind.widget) -> builder; a new parameter type names one of these kinds."""
 

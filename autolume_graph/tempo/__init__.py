@@ -1,0 +1,1 @@
+"""Tempo: the band's clock (Ableton Link, MIDI clock) as a wire, and what locks to it."""
