@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from autolume_graph.gan import wires
-from autolume_graph.gan.accel import SynthesisRunner
+from autolume_graph.gan.accel import PRECISIONS, SynthesisRunner
 from autolume_graph.gan.edits import LayerEdits, activation_to_image
 from autolume_graph.gan.family import family_of
 from autolume_graph.gan.finite_guard import FiniteGuard
@@ -43,8 +43,9 @@ class Generate(Node):
                              doc="StyleGAN3 only: shift the input in y"),
         "rotate": Float(0.0, -180.0, 180.0, unit="deg", clip=False, limit=(-36000.0, 36000.0),
                         doc="StyleGAN3 only: rotate the input"),
-        "precision": Choice("auto", ("auto", "float32", "float16"),
-                            doc="auto: float16 on CUDA, float32 on the CPU (exact)"),
+        "precision": Choice("auto", PRECISIONS,
+                            doc="auto: float16 on CUDA, float32 on the CPU (exact); bfloat16: on CUDA, and on "
+                                "CPUs with native bfloat16 (elsewhere float32, and the node says why)"),
         "cuda_graphs": Bool(True, doc="on CUDA, replay the synthesis as one captured graph (much faster)"),
     }
 
@@ -66,7 +67,7 @@ class Generate(Node):
             return self._read_back(computed[2])  # nothing changed: this cook only reads the verdict
         picture = self._guard.check(self._render(ctx, params, *sources))
         self._computed = (sources, settings, picture)
-        self.status = noise_status(params)
+        self.status = noise_status(params).joined(NodeStatus.of(self._runner.precision_note))
         return self._read_back(picture)
 
     def _read_back(self, picture: torch.Tensor) -> dict[str, Any]:

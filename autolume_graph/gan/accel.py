@@ -19,17 +19,35 @@ from typing import Any
 
 import torch
 
+from .cpu_features import bfloat16_support
+
 SETTLE_SECONDS = 0.5
 MAX_GRAPHS = 4
 MAX_UNCAPTURABLE = 64
 
 
-def precision_dtype(precision: str, device: torch.device | str) -> torch.dtype:
-    """`auto` is float16 on CUDA (the networks clamp activations for it) and float32 elsewhere."""
-    on_cuda = torch.device(device).type == "cuda"
+PRECISIONS = ("auto", "float32", "float16", "bfloat16")
+
+
+def choose_precision(precision: str, device: torch.device | str) -> tuple[torch.dtype, str]:
+    """The dtype `precision` runs in on `device`, and why it is not the one asked for ("" when it is).
+
+    `auto` is float16 on CUDA (the networks clamp activations for it) and float32 elsewhere. float16
+    on a CPU would only be slower (float32). bfloat16 runs on CUDA, and on a CPU only where it has
+    native bfloat16 arithmetic (checked at run time: cpu_features); elsewhere float32, with the reason.
+    """
+    device = torch.device(device)
+    on_cuda = device.type == "cuda"
     if precision == "float16" or (precision == "auto" and on_cuda):
-        return torch.float16 if on_cuda else torch.float32
-    return torch.float32
+        return (torch.float16, "") if on_cuda else (torch.float32, "float16 is for CUDA: float32 on the CPU")
+    if precision == "bfloat16":
+        if on_cuda:
+            return torch.bfloat16, ""
+        if device.type == "cpu":
+            support = bfloat16_support()
+            return (torch.bfloat16, "") if support.available else (torch.float32, f"bfloat16 off: {support.reason}")
+        return torch.float32, f"bfloat16 is not offered on {device.type}: float32"
+    return torch.float32, ""
 
 
 def to_device(value: torch.Tensor, device: torch.device | str) -> torch.Tensor:
@@ -149,10 +167,11 @@ class SynthesisRunner:
         self.use_graphs = use_graphs
         self.graphs = GraphCache()
         self.weights_version = WeightsVersion()
+        self.precision_note = ""  # why the last call ran in another precision than asked ("" when it did not)
 
     def __call__(self, model: Any, ws: torch.Tensor, precision: str = "auto", **options: Any) -> Any:
         device = ws.device
-        dtype = precision_dtype(precision, device)
+        dtype, self.precision_note = choose_precision(precision, device)
 
         def run(w: torch.Tensor) -> Any:
             with torch.inference_mode(), _autocast(dtype, device):
