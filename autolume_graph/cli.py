@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from autolume_graph import arg_types
+from autolume_graph.devices import CHOICES
 from autolume_graph.errors import UserError
 from autolume_graph.graph_files import open_graph, resolve_graph_path
 from autolume_graph.stop_signals import Stopped, StopRequest, interrupted_status, interrupting, show_status
@@ -77,15 +78,13 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 
 def checked_device(choice: str) -> str:
-    """The device for `--device`; UserError where CUDA is asked for and this machine has none."""
-    from autolume_graph.runtime import resolve_device
+    """The device for `--device`; UserError where this machine lacks it."""
+    from autolume_graph.devices import device_problem, resolve_device
 
     device = resolve_device(choice)
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {choice}: no CUDA device here (torch {torch.__version__})")
+    problem = device_problem(device)
+    if problem is not None:
+        raise UserError(f"--device {choice}: {problem}")
     return device
 
 
@@ -227,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="autolume-graph", description=__doc__.splitlines()[0],
                            epilog=" ".join(__doc__.split("\n\n", 1)[1].split()))
     sub = parser.add_subparsers(dest="command", required=True)
-    devices = ["auto", "cpu", "cuda"]
+    devices = list(CHOICES)
 
     p = sub.add_parser("run", help="run a graph headless",
                        epilog="Ends on its own after --frames, or on Ctrl+C or SIGTERM: the current frame is "

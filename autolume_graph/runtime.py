@@ -14,6 +14,7 @@ from typing import Any
 
 from autolume_graph.clock import Clock
 from autolume_graph.commands import Command, History
+from autolume_graph.devices import device_problem, resolve_device
 from autolume_graph.errors import UserError
 from autolume_graph.graph import Graph, GraphError
 from autolume_graph.node import CookContext, Node, NodeState
@@ -76,15 +77,6 @@ class Snapshot:
     def engine_error(self) -> str:
         """The engine's failures as one line ("" when all is well)."""
         return "; ".join(f"{source}: {message}" for source, message in self.engine_errors.items())
-
-
-def resolve_device(device: str) -> str:
-    """`auto` is CUDA when present, else the CPU."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 FrameHook = Callable[["Runtime"], None]
@@ -203,18 +195,14 @@ class Runtime:
                 future.set_result(result)
 
     def set_device(self, device: str) -> str:
-        """Move the running graph to `device` ("cpu", "cuda", "auto") between two frames (render thread).
+        """Move the running graph to `device` ("cpu", "cuda", "mps", "auto") between two frames (render thread).
 
         Every node cooks again on the next frame with the new device (models load there off the render
         thread, the old one shows meanwhile). A device that is not here is refused and nothing moves."""
         resolved = resolve_device(device)
-        if resolved.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise ValueError(f"no CUDA device here (torch {torch.__version__}): staying on {self.device}")
-        elif resolved != "cpu":
-            raise ValueError(f"unknown device {device!r}: cpu, cuda or auto")
+        problem = device_problem(resolved)
+        if problem is not None:
+            raise ValueError(f"{problem}: staying on {self.device}")
         self.device = resolved
         return resolved
 

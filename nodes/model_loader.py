@@ -6,22 +6,54 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from autolume_graph.devices import CHOICES
 from autolume_graph.gan import wires
+from autolume_graph.gan.mixing import block_of
+from autolume_graph.gan.model import StyleGANModel
 from autolume_graph.gan.store import shared_store
 from autolume_graph.node import CookContext, Node, NodeError, NodeState, NodeStatus
 from autolume_graph.params import Choice, FilePath, Output
 from autolume_graph.roles import Role
+
+from .model_mix import ModelMix
+
+
+class ModelCrossfade:
+    """One model crossfaded into another for a preset morph: ModelMix's per-block mix at one weight for the
+    synthesis network, the mapping network and w_avg blended alike, so the last frame is the new model.
+
+    Built off the render thread; `at(t)` rewrites the weights in place. Models that cannot mix (another
+    family or shape) raise NodeError here, before the morph starts."""
+
+    def __init__(self, a: StyleGANModel, b: StyleGANModel) -> None:
+        self.a, self.b = a, b
+        self._mix = ModelMix()
+        self.model = self._mix.cook(CookContext(), {"a": a, "b": b}, self._mix.values)["model"]
+        b_state, out = b.state_dict(), self.model.state_dict()
+        self._outside = [(out[name], a_value, b_state[name].to(a_value.device))
+                         for name, a_value in a.state_dict().items()
+                         if block_of(name) is None and a_value.is_floating_point() and name in out
+                         and name in b_state and b_state[name].shape == a_value.shape]
+
+    def at(self, t: float) -> StyleGANModel:
+        self._mix.cook(CookContext(), {"a": self.a, "b": self.b}, {**self._mix.values, "crossfade": t})
+        with torch.no_grad():
+            for dst, a_value, b_value in self._outside:
+                torch.lerp(a_value, b_value, t, out=dst)
+        return self.model
 
 
 class ModelLoader(Node):
     """Loads a StyleGAN2/3 model by path or by name in models/ ("default": the embedded model)."""
 
     category = "generator"
-    roles = frozenset({Role.MODEL_SOURCE})
+    roles = frozenset({Role.MODEL_SOURCE, Role.MORPHS_OUTPUTS})
     outputs = {"model": Output(wires.MODEL, "the loaded generator, on the device")}
     params = {
         "path": FilePath("default", kind="model", doc="a .pkl, our model file, a name in models/, or default"),
-        "device": Choice("auto", ("auto", "cpu", "cuda"), doc="auto: the runtime's device"),
+        "device": Choice("auto", CHOICES, doc="auto: the runtime's device"),
         "network": Choice("G_ema", ("G_ema", "G"),
                           doc="a training snapshot's generator: G_ema (NVIDIA's tools) or G (what Autolume Live "
                               "renders); a file without it falls back to the other, with a note"),
@@ -53,6 +85,34 @@ class ModelLoader(Node):
             future.result(timeout=300)
         except Exception:  # noqa: BLE001 - the error shows on the node when it cooks
             pass
+
+    def loaded(self) -> StyleGANModel | None:
+        """The model once its load finished well (None while loading or after a failure)."""
+        future = self._future
+        return future.result() if future is not None and future.done() and future.exception() is None else None
+
+    def prepare_morph(self, start: dict[str, Any], target: ModelLoader) -> ModelCrossfade | str:
+        """Off the render thread: the crossfade from the running model into the preset's (prepared) one, or
+        why there is none (the morph then switches models at its midpoint)."""
+        old, new = start.get("model"), target.loaded()
+        if old is None or new is None:
+            return "no model to crossfade from or to"
+        try:
+            return ModelCrossfade(old, new)
+        except NodeError as exc:
+            return str(exc)
+
+    def morph_outputs(self, start: dict[str, Any], now: dict[str, Any], t: float,
+                      prepared: ModelCrossfade | str | None) -> dict[str, Any]:
+        """The crossfaded model; without one for this pair (shapes differ), the old model until the midpoint."""
+        old, new = start.get("model"), now.get("model")
+        if old is None or new is None or old is new:
+            return now
+        if isinstance(prepared, ModelCrossfade) and prepared.a is old and prepared.b is new:
+            return {"model": prepared.at(t)}
+        why = prepared if isinstance(prepared, str) else "not prepared for these models"
+        self.status = NodeStatus.of(f"morph: {why}; the model switches at the midpoint")
+        return {"model": old if t < 0.5 else new}
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         future = self._request(params, ctx.device)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from autolume_graph.devices import DEVICES
 from autolume_graph.roles import Role
 from autolume_graph.runtime import Snapshot
 from autolume_graph.session import Session
@@ -22,7 +23,6 @@ from autolume_graph.ui.view import GraphView
 MAX_SIDE = 512
 SHOW_WIDTH = 440
 SHOW_HEIGHT = 330  # the image box: 4:3, so square and 16:9 pictures both stay large
-DEVICES = ("cpu", "cuda")
 STATS_EVERY = 10  # UI frames between readout updates: text churn costs more than it tells
 
 
