@@ -12,13 +12,16 @@ from enum import IntEnum
 from functools import cached_property
 from typing import Any, ClassVar
 
-from autolume_graph.params import Binding, Input, Output, Param, ParamType
+from autolume_graph.params import Binding, Input, MidiBinding, Output, Param, ParamType
 from autolume_graph.roles import Role
 
 
 @dataclass
 class CookContext:
-    """What a node may know about the frame being made: the runtime clock and the device."""
+    """What a node may know about the frame being made: the runtime clock and the device.
+
+    `fixed_step`: the clock advances by exactly 1 / fps a frame (an offline render), so a node that follows
+    time (audio, tempo) renders the same every time; live, time is the wall clock."""
 
     time: float = 0.0
     dt: float = 0.0
@@ -26,6 +29,7 @@ class CookContext:
     device: str = "cpu"
     fps: float = 30.0
     services: dict[str, Any] = field(default_factory=dict)
+    fixed_step: bool = False
 
 
 class NodeError(RuntimeError):
@@ -113,6 +117,7 @@ class Node:
         self.name = ""
         self.values: dict[str, Any] = {k: p.default for k, p in self.params.items()}
         self.bindings: dict[str, Binding] = {}
+        self.midi_bindings: dict[str, MidiBinding] = {}  # autolume_graph/midi/control.py applies them
         self.ui: dict[str, Any] = {}
         self.param_version = 0
         self.write_counts: dict[str, int] = {}  # per parameter, the writes through `set_value` that counted

@@ -275,7 +275,7 @@ class Runtime:
 
     def _cook(self, published: dict[str, Any]) -> FrameReport:
         ctx = CookContext(self.clock.time, self.clock.dt, self.clock.frame, self.device,
-                          self.target_fps, self.services)
+                          self.target_fps, self.services, fixed_step=self.clock.fixed_fps is not None)
         ctx.services = {**self.services, "publish": published}
         return self.scheduler.run_frame(ctx)
 

@@ -16,11 +16,6 @@ from autolume_graph.types import PortType
 PREPARE_WAIT_S = 30.0  # how long a render waits for the file before its first frame
 
 
-def _fixed_step(ctx: CookContext) -> bool:
-    """Whether the frame's clock is a fixed step: only there is a frame's time exactly frame / fps."""
-    return bool(ctx.fps) and ctx.time == ctx.frame / ctx.fps
-
-
 def _decode(path: str) -> Clip:
     """The clip at `path` ("demo": the built-in beat), or a one-line NodeError when none is set (runs in the
     read pool)."""
@@ -85,7 +80,7 @@ class AudioFile(Node):
         if seeks != self._seeks:
             self._seeks = seeks
             self._playhead.seek(params["seek"])
-        span = self._playhead.advance(ctx.dt, params["play"], params["loop"], _fixed_step(ctx))
+        span = self._playhead.advance(ctx.dt, params["play"], params["loop"], ctx.fixed_step)
         return {"audio": span, "time": span.time, "duration": self._playhead.clip.duration}
 
     def _show_status(self) -> None:
