@@ -52,12 +52,16 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def loop_seconds(graph: Graph) -> float:
-    """The cycle length of the graph's one loop clock (a node with Role.LOOP_CLOCK has `cycle_seconds`)."""
+    """The cycle length of the graph's one loop clock (a node with Role.LOOP_CLOCK has `cycle_seconds`), at the
+    tempo of the tempo source wired into it, if any (Role.TEMPO_SOURCE)."""
     loops = [n for n in graph.nodes.values() if Role.LOOP_CLOCK in n.roles]
     if len(loops) != 1:
         found = f"has {len(loops)}: {', '.join(n.name for n in loops)}" if loops else "has none"
         raise RenderError(f"--loop needs exactly one loop node (NoiseLoop, KeyframeLoop); the graph {found}")
-    return float(loops[0].cycle_seconds(loops[0].values))
+    loop = loops[0]
+    sources = (graph.nodes[e.src] for e in graph.edges if e.dst == loop.id and e.dst_port == "tempo")
+    tempo = next((s.tempo for s in sources if Role.TEMPO_SOURCE in s.roles), None)
+    return float(loop.cycle_seconds(loop.values, tempo))
 
 
 def frame_count(seconds: float, fps: float) -> int:

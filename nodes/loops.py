@@ -1,10 +1,11 @@
 """Seamless loops: NoiseLoop (a random loop of a set radius) and KeyframeLoop (a closed spline).
 
 Both run one shared cycle clock (`LoopCycle`): the loop position alpha follows the runtime
-clock (`time` seconds per cycle) or, with `use_alpha` on, the `alpha` value itself (a wire or
-OSC). Perfect Loop sends the OSC value 1 at the end of every cycle, so a recorder or another
-program can cut exactly one loop; `stop_after_one` holds the loop at its start/end point after
-one cycle. `cycle_seconds(params)` tells the offline renderer how long one cycle is.
+clock (`time` seconds per cycle), a wired tempo (`beats` per cycle: Link, MIDI clock, Tempo) or,
+with `use_alpha` on, the `alpha` value itself (a wire or OSC). Perfect Loop sends the OSC value 1
+at the end of every cycle, so a recorder or another program can cut exactly one loop (on the bar,
+when locked to a multiple of the bar's beats); `stop_after_one` holds the loop at its start/end
+point after one cycle. `cycle_seconds(params)` tells the offline renderer how long one cycle is.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.osc.client import OSCSender
 from autolume_graph.params import Bool, Data, Float, Input, Int, Output, String
 from autolume_graph.roles import Role
+from autolume_graph.tempo.lock import BeatFollower, beats_param
+from autolume_graph.tempo.wires import TEMPO, Tempo
 from autolume_graph.types import PortType
 
 from .seed_latent import latent_dims
@@ -41,7 +44,9 @@ from .vector_latent import fit_latent_file, read_latent_file
 MAX_KEYFRAMES = 256  # each costs a vector in memory and a mapping when mixed; a loop through more is noise
 
 CYCLE_PARAMS = {
-    "time": Float(10.0, 0.5, 120.0, clip=False, limit=(0.01, 86400.0), unit="s", doc="seconds per loop"),
+    "time": Float(10.0, 0.5, 120.0, clip=False, limit=(0.01, 86400.0), unit="s",
+                  doc="seconds per loop (with no tempo wired)"),
+    "beats": beats_param(16.0, "loop length"),
     "alpha": Float(0.0, 0.0, 1.0, clip=False, limit=(-1.0e6, 1.0e6),
                    doc="position in the loop, 0..1 (wraps); used when use_alpha is on"),
     "use_alpha": Bool(False, doc="drive the position by alpha (a wire or OSC) instead of time"),
@@ -62,6 +67,8 @@ class LoopCycle:
     change bends the speed without a jump) or when timing resumes after manual alpha or a hold.
     On a fixed-step clock a cycle of T seconds at F fps therefore ends exactly at frames k*T*F.
     In manual mode a cycle ends when alpha falls by more than half (0.97 -> 0.02).
+    Locked to a tempo the phase is beat / beats, so cycles end on multiples of `beats` beats; the
+    beat is followed through `BeatFollower` (held while stopped, never a little backwards).
     """
 
     def __init__(self) -> None:
@@ -70,6 +77,8 @@ class LoopCycle:
         self._alpha: float | None = None
         self.held = False
         self._sender: OSCSender | None = None
+        self.tempo: Tempo | None = None  # the tempo of the last frame, while one is wired
+        self._follower = BeatFollower()
 
     def animating(self, params: dict[str, Any]) -> bool:
         return not params["use_alpha"] and not (self.held and params["stop_after_one"])
@@ -89,21 +98,43 @@ class LoopCycle:
             t0, p0, old = self._origin
             self._origin = (now, p0 + (now - t0) / old, seconds)
         t0, p0, _ = self._origin
-        phase = p0 + (now - t0) / seconds
+        return self._position(p0 + (now - t0) / seconds, params)
+
+    def _position(self, phase: float, params: dict[str, Any], counts: bool = True) -> tuple[float, bool]:
+        """(alpha, whether a cycle ended) at `phase` cycles; `counts`: a cycle passed now is an end."""
         cycles = math.floor(phase + _WRAP_EPS)
-        wrapped = cycles > self._cycles
+        wrapped = cycles > self._cycles and counts
         self._cycles = cycles
         if wrapped and params["stop_after_one"]:
             self.held = True
             return 0.0, True
         return max(phase - cycles, 0.0), wrapped
 
-    def advance(self, ctx: CookContext, params: dict[str, Any]) -> float:
+    def _locked_alpha(self, tempo: Tempo, params: dict[str, Any]) -> tuple[float, bool]:
+        beats = params["beats"]
+        if beats <= 0:
+            raise NodeError("beats must be above 0")
+        if not params["stop_after_one"]:
+            self.held = False
+        self._origin = None
+        just_locked = self.tempo is None  # the count starts here: nothing ended
+        self.tempo = tempo
+        phase = self._follower.follow(tempo) / beats
+        if self.held:
+            self._cycles = math.floor(phase + _WRAP_EPS)
+            return 0.0, False
+        return self._position(phase, params, not just_locked)
+
+    def advance(self, ctx: CookContext, params: dict[str, Any], tempo: Tempo | None = None) -> float:
         """This frame's alpha in [0, 1); sends the pulse once when a cycle ended since the last frame."""
+        if not isinstance(tempo, Tempo) or params["use_alpha"]:
+            self.tempo = None
         if params["use_alpha"]:
             alpha = float(params["alpha"]) % 1.0
             wrapped = self._alpha is not None and alpha < self._alpha - 0.5
             self._origin = None
+        elif isinstance(tempo, Tempo):
+            alpha, wrapped = self._locked_alpha(tempo, params)
         else:
             alpha, wrapped = self._timed_alpha(ctx.time, params)
         if wrapped and params["perfect_loop"]:
@@ -141,9 +172,12 @@ class _Looping:
     def close(self) -> None:
         self.cycle.close()
 
-    @staticmethod
-    def cycle_seconds(params: dict[str, Any]) -> float:
-        """Seconds of one cycle, for an offline render of exactly one loop (frames = seconds * fps)."""
+    def cycle_seconds(self, params: dict[str, Any], tempo: Tempo | None = None) -> float:
+        """Seconds of one cycle, for an offline render of exactly one loop (frames = seconds * fps): `beats`
+        at the tempo it is locked to (`tempo`, else the last frame's), else `time`."""
+        tempo = tempo or self.cycle.tempo
+        if tempo is not None and tempo.bpm > 0:
+            return tempo.seconds(params["beats"])
         return float(params["time"])
 
 
@@ -151,14 +185,17 @@ _LOOP_OUTPUTS = {
     "z": Output(wires.LATENT, "the latent on the loop"),
     "alpha": Output(PortType.FLOAT, "position in the loop, 0..1"),
 }
-_MODEL_INPUT = {"model": Input(wires.MODEL, "optional: the generator whose sizes to use (default z 512)")}
+_LOOP_INPUTS = {
+    "model": Input(wires.MODEL, "optional: the generator whose sizes to use (default z 512)"),
+    "tempo": Input(TEMPO, "optional: lock the loop to this tempo (Link, MIDI clock, Tempo), `beats` per loop"),
+}
 
 
 class NoiseLoop(_Looping, Node):
     """A random closed path of a set radius around a point picked by the looping seed (`noise_loop`)."""
 
     category = "latent"
-    inputs = _MODEL_INPUT
+    inputs = _LOOP_INPUTS
     outputs = _LOOP_OUTPUTS
     params = {
         "seed": Int(0, 0, 100000, clip=False, limit=(-2**31, 2**32 - 1),
@@ -169,7 +206,7 @@ class NoiseLoop(_Looping, Node):
     }
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        alpha = self.cycle.advance(ctx, params)
+        alpha = self.cycle.advance(ctx, params, inputs.get("tempo"))
         z_dim = latent_dims(inputs.get("model"))[0]
         seed, radius, project = params["seed"], params["radius"], params["project"]
         return self.cached_outputs((alpha, seed, radius, project, z_dim), lambda: {
@@ -259,7 +296,7 @@ class KeyframeLoop(_Looping, Node):
 
     category = "latent"
     roles = frozenset({Role.LOOP_CLOCK, Role.KEYFRAMES})
-    inputs = _MODEL_INPUT
+    inputs = _LOOP_INPUTS
     outputs = _LOOP_OUTPUTS
     params = {
         "count": Int(4, 1, 32, clip=False, limit=(1, MAX_KEYFRAMES), doc="number of keyframes"),
@@ -340,7 +377,7 @@ class KeyframeLoop(_Looping, Node):
         return self._frames
 
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        alpha = self.cycle.advance(ctx, params)
+        alpha = self.cycle.advance(ctx, params, inputs.get("tempo"))
         frames = self._keyframes(params, inputs.get("model"))
         if frames is None:
             return {}

@@ -6,7 +6,9 @@ import math
 from typing import Any
 
 from autolume_graph.node import CookContext, Node
-from autolume_graph.params import GENERIC_LIMIT, Choice, Float, Output
+from autolume_graph.params import GENERIC_LIMIT, Choice, Float, Input, Output
+from autolume_graph.tempo.lock import BeatFollower, beats_param
+from autolume_graph.tempo.wires import TEMPO, Tempo
 from autolume_graph.types import PortType
 
 ANY_NUMBER = (-GENERIC_LIMIT, GENERIC_LIMIT)  # a plain number: any value float32 math carries with room
@@ -32,21 +34,33 @@ _WAVES = {
 
 
 class LFO(Node):
-    """A low-frequency oscillator on the runtime clock, for motion that renders the same offline."""
+    """A low-frequency oscillator on the runtime clock, for motion that renders the same offline; with a
+    tempo wired (Link, MIDI clock, Tempo) one cycle lasts `beats` beats, on the beat, instead."""
 
     category = "signal"
     time_dependent = True
+    inputs = {"tempo": Input(TEMPO, "optional: lock the wave to this tempo, `beats` per cycle")}
     outputs = {"value": Output(PortType.FLOAT, "offset + amplitude * wave(t)")}
     params = {
         "wave": Choice("sine", tuple(_WAVES), doc="wave shape"),
-        "frequency": Float(0.25, 0.0, 10.0, unit="Hz", clip=False, limit=(-1000.0, 1000.0), doc="cycles per second"),
+        "frequency": Float(0.25, 0.0, 10.0, unit="Hz", clip=False, limit=(-1000.0, 1000.0),
+                           doc="cycles per second (with no tempo wired)"),
         "amplitude": Float(1.0, 0.0, 10.0, clip=False, limit=ANY_NUMBER, doc="half the peak-to-peak swing"),
         "offset": Float(0.0, -10.0, 10.0, clip=False, limit=ANY_NUMBER, doc="centre value"),
         "phase": Float(0.0, 0.0, 1.0, unit="cycles", doc="shift of the wave"),
+        "beats": beats_param(4.0, "one cycle"),
     }
 
+    def reset(self) -> None:
+        self._follower = BeatFollower()
+
     def cook(self, ctx: CookContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        position = (ctx.time * params["frequency"] + params["phase"]) % 1.0
+        tempo = inputs.get("tempo")
+        if isinstance(tempo, Tempo):
+            cycles = self._follower.follow(tempo) / params["beats"]
+        else:
+            cycles = ctx.time * params["frequency"]
+        position = (cycles + params["phase"]) % 1.0
         return {"value": params["offset"] + params["amplitude"] * _WAVES[params["wave"]](position)}
 
 

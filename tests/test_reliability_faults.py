@@ -40,6 +40,13 @@ def _into_psi(graph: Graph, type_name: str, **values: Any) -> Node:
     return node
 
 
+def _tempo_into_psi(graph: Graph, type_name: str, **values: Any) -> Node:
+    """A tempo source whose phase in the bar moves Mapping's psi."""
+    node = add(graph, type_name, **values)
+    graph.add_edge(Edge(node.id, "phase", _of(graph, "Mapping").id, "psi"))
+    return node
+
+
 def _adjust_input(graph: Graph) -> Node:
     node = add(graph, "AdjustInput", slider0=1.0)
     graph.add_edge(Edge(_of(graph, "Mapping").id, "w", node.id, "w"))
@@ -123,6 +130,8 @@ PLACE: dict[str, Callable[[Graph], Node]] = {
     "Feedback": lambda graph: _on_the_picture(graph, "Feedback"),
     "AudioFile": lambda graph: _audio(graph, "AudioFile"),
     "AudioAnalysis": lambda graph: _audio(graph, "AudioAnalysis"),
+    "Tempo": lambda graph: _tempo_into_psi(graph, "Tempo"),
+    "Link": lambda graph: _tempo_into_psi(graph, "Link", enabled=False),
 }
 
 # A parameter change that makes the node cook again: (node type or None for itself, param, [values]).

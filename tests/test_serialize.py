@@ -34,7 +34,7 @@ def non_default(param: Param):
         return False
     if t is ParamType.CHOICE:
         return next(c for c in param.choices if c != param.default)
-    if t in (ParamType.STRING, ParamType.PATH):
+    if t.osc_text:  # text of any kind: strings, paths, device names
         return "changed-" + str(param.default)
     return {"array": np.arange(6, dtype=np.float32).reshape(2, 3), "items": [1, 2.5, "x"]}
 
