@@ -1,6 +1,8 @@
 """GPU figures in one run: StyleGAN2 and StyleGAN3-T at 256/512/1024 px, eager vs CUDA graphs, float32
 vs float16, with and without readback to host memory; accuracy of each fast path; the end-to-end
-default graph; memory over 10,000 frames. Run by benchmarks/gpu.sh on a CUDA machine.
+default graph; memory over 10,000 frames. StyleGAN3's activation runs as the literal definition or as one
+fused Triton kernel per layer (rows `literal` / `fused`), and alone in a table of its own (with the fused
+kernel's tiling). Run by benchmarks/gpu.sh on a CUDA machine.
 `--compile` adds, for StyleGAN2, the synthesis compiled by `torch.compile` (inductor fuses the
 elementwise passes between convolutions) inside our CUDA graphs: a trial, not a product path yet.
 
@@ -14,7 +16,9 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,14 +115,17 @@ def table(families: list[str], sizes: list[int], seconds: float,
             bank = ws_bank(model)
             variants = [("eager float32", "float32", False), ("graphs float32", "float32", True),
                         ("graphs float16", "float16", True), ("graphs float16 channels_last", "float16", True)]
-            if family == "stylegan3":
-                variants[-1:] = [("graphs float16, polyphase lrelu", "float16", True)]
+            if family == "stylegan3":  # the activation plain (literal) against fused (one Triton kernel a layer)
+                variants = [(f"{mode} {precision}, {kernel} lrelu", precision, mode == "graphs")
+                            for mode, precision in (("eager", "float32"), ("graphs", "float32"), ("graphs", "float16"))
+                            for kernel in ("literal", "fused")] + [("graphs float16, polyphase lrelu", "float16", True)]
             else:  # the same with every derived constant rebuilt per frame (casts, filters, scaled noise)
                 variants.insert(2, ("graphs float16 uncached", "float16", True))
                 if compiled:
                     variants.append(("graphs float16 compiled", "float16", True))
             for label, precision, graphs in variants:
                 filtered_lrelu.CUDA_USES_LITERAL = "polyphase" not in label
+                filtered_lrelu.CUDA_USES_FUSED = "fused" in label
                 model.set_channels_last("channels_last" in label)
                 if family == "stylegan2":
                     set_fast_path(model, "uncached" not in label)
@@ -131,13 +138,94 @@ def table(families: list[str], sizes: list[int], seconds: float,
                                                                reference)
                     if "compiled" in label:
                         acc += f" (compile and measure: {time.perf_counter() - start:.0f} s)"
+                    if family == "stylegan3":  # what ran, should the fused kernel have fallen back
+                        acc += " [{}: {}]".format(*filtered_lrelu.activation_kernel(DEVICE))
                     row = "".join(f"{r:11.1f} " for r in rates)
                     print(f"{family + f' {size}px':<22}{label:<34}{row}  {acc}", flush=True)
                 except Exception as exc:  # one failing variant must not cost the rest of the run
                     print(f"{family + f' {size}px':<22}{label:<34} FAILED: {type(exc).__name__}: {exc}", flush=True)
-            filtered_lrelu.CUDA_USES_LITERAL = True
+            filtered_lrelu.CUDA_USES_LITERAL = filtered_lrelu.CUDA_USES_FUSED = True
             models[(family, size)] = model
     return models
+
+
+def _ms(run, repeats: int = 20) -> float:
+    """Median milliseconds of run() on the GPU (after a warm-up that compiles)."""
+    for _ in range(3):
+        run()
+    times = []
+    for _ in range(repeats):
+        if DEVICE == "cuda":
+            begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            begin.record()
+            run()
+            end.record()
+            end.synchronize()
+            times.append(begin.elapsed_time(end))
+        else:
+            start = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times))
+
+
+def _layer_activations(layer: torch.nn.Module, x: torch.Tensor, max_block: int) -> dict[str, Callable[[], Any]]:
+    """One layer's activation on x as the literal definition and as the fused kernel (tiles up to max_block)."""
+    from autolume_graph.gan.kernels.filtered_lrelu_tiles import FusedFilteredLReLU
+
+    up, down, padding, gain, slope, clamp = layer.act.literal_args
+    k = layer.conv_kernel - 1
+    fused = FusedFilteredLReLU(layer.up_filter, layer.down_filter, up, down, padding,
+                               (layer.in_size[0] + k, layer.in_size[1] + k), gain, slope, clamp,
+                               max_block=max_block).to(DEVICE)
+    bias = layer.bias.detach().to(DEVICE)
+
+    def literal(dtype: torch.dtype) -> torch.Tensor:
+        cast = [None if f is None else f.to(DEVICE, dtype) for f in (layer.up_filter, layer.down_filter)]
+        return filtered_lrelu.filtered_lrelu_reference(x.to(dtype), *cast, bias.to(dtype), *layer.act.literal_args)
+
+    return {"literal": lambda: literal(x.dtype), "fused": lambda: fused(x, bias),
+            "float64": lambda: literal(torch.float64)}
+
+
+def activation_table(sizes: list[int]) -> None:
+    """StyleGAN3-T/R activations alone, summed over a network's layers: literal against fused, the fused
+    kernel's tiling (largest block side) and warps, and its worst error against the definition in float64."""
+    from autolume_graph.gan import kernels
+    from autolume_graph.gan.kernels import triton_filtered_lrelu
+
+    support = kernels.available(DEVICE)
+    if not support.available:
+        print(f"activation table skipped: {support.reason}")
+        return
+    print(f"activations alone ({support.reason}): ms per frame summed over the layers, batch 1")
+    tilings = [(64, 4), (64, 8), (32, 4)]  # (max_block, num_warps); the first is the default
+    for config, size in [("T", size) for size in sizes] + [("R", min(sizes))]:  # R's widest layers: 256 px
+        model = build_from_record(random_record(size, config, seed=size))
+        gen = torch.Generator().manual_seed(0)
+        for dtype in (torch.float32, torch.float16):
+            cells, worst = {}, 0.0
+            for max_block, warps in tilings:
+                triton_filtered_lrelu.NUM_WARPS = warps
+                label = f"fused/{max_block}/{warps}w"
+                try:
+                    total = 0.0
+                    for layer in model.synthesis.layers():
+                        shape = [s + layer.conv_kernel - 1 for s in reversed(layer.in_size)]
+                        x = (torch.randn(1, layer.out_channels, *shape, generator=gen) * 2).to(DEVICE, dtype)
+                        runs = _layer_activations(layer, x, max_block)
+                        total += _ms(runs["fused"])
+                        if (max_block, warps) == tilings[0]:
+                            cells["literal"] = cells.get("literal", 0.0) + _ms(runs["literal"])
+                            error = (runs["fused"]().double() - runs["float64"]()).abs().max().item()
+                            worst = max(worst, error)
+                    cells[label] = total
+                except Exception as exc:  # one failing tiling must not cost the rest
+                    cells[label] = f"FAILED: {type(exc).__name__}: {exc}".splitlines()[0]
+            triton_filtered_lrelu.NUM_WARPS = tilings[0][1]
+            row = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in cells.items())
+            print(f"{f'stylegan3-{config} {size}px {str(dtype)[6:]}':<30}{row}; fused max|err| {worst:.2e}",
+                  flush=True)
 
 
 def rss_mb() -> float:
@@ -213,6 +301,8 @@ def main() -> None:
     print(f"{name}, torch {torch.__version__}, CPU threads {torch.get_num_threads()}, "
           f"pid {os.getpid()}; frames per second (batch 1, random weights)")
     models = table(args.families, args.sizes, args.seconds, args.compile)
+    if "stylegan3" in args.families:
+        activation_table([size for size in args.sizes if size in (256, 1024)] or args.sizes[:1])
     end_to_end(models, args.soak_frames)
 
 

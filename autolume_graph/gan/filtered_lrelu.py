@@ -7,8 +7,9 @@ that are thrown away. Here the upsampling is polyphase (one short filter per out
 at the input rate) and the downsampling a strided convolution, each separable filter applied as
 two 1-D passes; a radial (non-separable) down filter takes a strided 2-D depthwise convolution.
 
-`filtered_lrelu_reference` is the literal definition that the fast path is checked against; on CUDA
-it is also the faster one and is used there.
+`filtered_lrelu_reference` is the literal definition that the fast paths are checked against. On CUDA
+the activation is one fused Triton kernel per layer (`kernels/`) where Triton runs, else the literal
+form, which beats the polyphase one there.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-# On CUDA the literal form's few large kernels beat many small polyphase ones when launched eagerly;
+from . import kernels
+from .kernels.filtered_lrelu_tiles import FusedFilteredLReLU
+
+# On CUDA the fused kernel runs where `kernels.available` says it can; bench_gpu.py turns it off to compare.
+CUDA_USES_FUSED = True
+_FUSED_FAILURE: list[str] = []  # why the fused kernel failed to run here, once it has: it is not tried again
+# Without it, on CUDA the literal form's few large kernels beat many small polyphase ones when launched eagerly;
 # benchmarks/bench_gpu.py compares both (also under CUDA graphs) and may flip this.
 CUDA_USES_LITERAL = True
 
@@ -122,10 +129,19 @@ class FilteredLReLU(torch.nn.Module):
         self.register_buffer("up_filter", None if up_filter is None else fu, persistent=False)
         self.register_buffer("down_filter", None if down_filter is None else down_filter.detach().to(
             torch.float32).cpu(), persistent=False)
+        self.fused = FusedFilteredLReLU(up_filter, down_filter, up, down, padding, in_size, gain, slope, clamp)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        if x.is_cuda and CUDA_USES_LITERAL:
-            return filtered_lrelu_reference(x, self.up_filter, self.down_filter, bias, *self.literal_args)
+        if x.is_cuda:
+            kernel, _ = activation_kernel(x.device)
+            if kernel == "fused":
+                try:
+                    return self.fused(x, bias)
+                except Exception as exc:  # a GPU or toolchain Triton cannot compile for: the picture goes on
+                    _FUSED_FAILURE.append(f"fused kernel failed: {type(exc).__name__}: {exc}".splitlines()[0])
+                    kernel, _ = activation_kernel(x.device)
+            if kernel == "literal":
+                return filtered_lrelu_reference(x, self.up_filter, self.down_filter, bias, *self.literal_args)
         c = x.shape[1]
         x = x + bias.view(1, -1, 1, 1)
         if self.upsampling:
@@ -142,6 +158,21 @@ class FilteredLReLU(torch.nn.Module):
             return x * self.gain if self.gain != 1 else x
         x = F.conv2d(x, self.down_w, stride=(1, self.down), groups=c)
         return F.conv2d(x, self.down_h, stride=(self.down, 1), groups=c)
+
+
+def activation_kernel(device: torch.device | str) -> tuple[str, str]:
+    """The form the activation takes on `device` ("fused", "literal" or "polyphase"), and why."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return "polyphase", f"{device.type}: not CUDA"
+    fused = kernels.available(device)
+    if _FUSED_FAILURE:
+        fused = kernels.Support(False, _FUSED_FAILURE[0])
+    elif not CUDA_USES_FUSED:
+        fused = kernels.Support(False, "fused kernel switched off")
+    if fused.available:
+        return "fused", fused.reason
+    return ("literal" if CUDA_USES_LITERAL else "polyphase"), fused.reason
 
 
 def _lrelu_gain_clamp(x: torch.Tensor, slope: float, gain: float, clamp: float | None) -> torch.Tensor:
