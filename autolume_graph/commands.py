@@ -13,7 +13,7 @@ from typing import Any
 
 from autolume_graph.graph import Edge, Graph, GraphError
 from autolume_graph.node import Node, same_value
-from autolume_graph.params import Binding, ParamError
+from autolume_graph.params import Binding, MidiBinding, ParamError, midi_bindable
 
 
 class Command:
@@ -187,6 +187,44 @@ class SetBinding(Command):
         else:
             node.bindings[self.param] = self._old
         graph.structure_version += 1
+
+
+@dataclass
+class SetMidiBinding(Command):
+    """Bind a parameter to a MIDI control (None: unbind); the mapping and the binding are checked here."""
+
+    node_id: str
+    param: str
+    binding: MidiBinding | None
+    _old: MidiBinding | None = None
+
+    def apply(self, graph: Graph) -> None:
+        node = graph.node(self.node_id)
+        if self.param not in node.params or not midi_bindable(node.params[self.param]):
+            raise GraphError(f"{node.name}.{self.param} cannot be bound to MIDI")
+        if self.binding is not None:
+            from autolume_graph.expr import ExpressionError, compile_mapping
+
+            try:
+                compile_mapping(self.binding.mapping)
+            except ExpressionError as exc:
+                raise GraphError(f"mapping {self.binding.mapping!r}: {exc}") from None
+            problem = self.binding.problem()
+            if problem is not None:
+                raise GraphError(problem)
+        self._old = node.midi_bindings.get(self.param)
+        self._put(node, self.binding)
+        graph.structure_version += 1
+
+    def revert(self, graph: Graph) -> None:
+        self._put(graph.node(self.node_id), self._old)
+        graph.structure_version += 1
+
+    def _put(self, node: Node, binding: MidiBinding | None) -> None:
+        if binding is None:
+            node.midi_bindings.pop(self.param, None)
+        else:
+            node.midi_bindings[self.param] = binding
 
 
 _edit_versions = itertools.count(1)  # process-wide, so a swapped-in graph's history never repeats a version

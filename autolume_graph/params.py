@@ -259,6 +259,62 @@ class Binding:
         return cls(bool(data.get("enabled", False)), str(data.get("address", "")), str(data.get("mapping", "x")))
 
 
+MIDI_KINDS = ("cc", "note", "pitch bend", "aftertouch", "poly aftertouch", "program")
+"""The MIDI messages a parameter or a MIDIIn node follows; "pitch bend", "aftertouch" and "program" have no number."""
+MIDI_NUMBERED = ("cc", "note", "poly aftertouch")
+MAX_PORT_NAME = 256
+
+
+@dataclass(frozen=True)
+class MidiBinding:
+    """How a MIDI control drives a parameter: the port ("" = the first one), the channel (0 = any, 1-16), the
+    message kind and number, and a mapping in `x`, the control's value as 0..1 (the parameter's range holds)."""
+
+    port: str = ""
+    channel: int = 0
+    kind: str = "cc"
+    number: int = 0
+    mapping: str = "x"
+
+    def problem(self) -> str | None:
+        """Why this binding cannot listen, or None."""
+        if self.kind not in MIDI_KINDS:
+            return f"MIDI kind {self.kind!r} is not one of {', '.join(MIDI_KINDS)}"
+        if not 0 <= self.channel <= 16:
+            return f"MIDI channel {self.channel} is not 0 (any) to 16"
+        if not 0 <= self.number <= 127:
+            return f"MIDI number {self.number} is not 0 to 127"
+        if len(self.port) > MAX_PORT_NAME or not self.port.isprintable():
+            return "MIDI port name is too long or not printable"
+        return None
+
+    @property
+    def label(self) -> str:
+        """E.g. "cc 7 ch 1 on knobs" (the editor's line and the monitor's)."""
+        number = f" {self.number}" if self.kind in MIDI_NUMBERED else ""
+        channel = f" ch {self.channel}" if self.channel else " any ch"
+        return f"{self.kind}{number}{channel} on {self.port or 'first port'}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"port": self.port, "channel": self.channel, "kind": self.kind, "number": self.number,
+                "mapping": self.mapping}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MidiBinding:
+        """Read a saved binding; a field of the wrong type raises ParamError (the loader drops the binding)."""
+        fields = {"port": str, "channel": int, "kind": str, "number": int, "mapping": str}
+        values = {name: data.get(name, default) for name, default in cls().to_dict().items()}
+        for name, kind in fields.items():
+            if type(values[name]) is not kind:
+                raise ParamError(f"MIDI binding {name} must be {kind.__name__}, got {values[name]!r}")
+        return cls(**values)
+
+
+def midi_bindable(param: Param) -> bool:
+    """Whether a MIDI control can drive `param`: a number, a switch, a trigger or a choice (not text)."""
+    return param.type.number or param.type in (ParamType.BOOL, ParamType.TRIGGER, ParamType.CHOICE)
+
+
 @dataclass(frozen=True)
 class Input:
     """A declared input port."""
@@ -289,5 +345,5 @@ def params_doc(params: dict[str, Param]) -> dict[str, dict[str, Any]]:
     }
 
 
-__all__ = ["Binding", "Bool", "Choice", "Data", "FilePath", "Float", "Input", "Int", "Output", "Param",
-           "ParamError", "ParamKind", "ParamType", "String", "Trigger", "params_doc"]
+__all__ = ["Binding", "Bool", "Choice", "Data", "FilePath", "Float", "Input", "Int", "MidiBinding", "Output",
+           "Param", "ParamError", "ParamKind", "ParamType", "String", "Trigger", "params_doc"]

@@ -1,4 +1,4 @@
-"""A preset is a saved graph in a folder; switching one swaps graphs between two frames."""
+"""A preset is a saved graph in a folder; switching one swaps graphs between two frames, or morphs (morph.py)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ class Role:
     OUTPUT_WINDOW = "output window"
     """Opens a window of its own (a projector output)."""
     LOOP_CLOCK = "loop clock"
-    """Repeats: `cycle_seconds(params)` says how long one cycle is (render --loop)."""
+    """Repeats: `cycle_seconds(params, tempo=None)` says how long one cycle is (render --loop), at `tempo` (the
+    wired tempo source's) when it locks to one."""
     KEYFRAMES = "keyframes"
     """Has a `keyframes` DATA parameter: a list of {"seed": n} or {"vector": ...} entries (the editor's list)."""
     LAYER_EDITS = "layer edits"
@@ -34,3 +35,9 @@ class Role:
     TEMPO_SOURCE = "tempo source"
     """Follows a clock (Link, MIDI clock): its `tempo` attribute is the latest Tempo (autolume_graph/tempo/
     wires.py) or None before it has one (preset morphs in beats read it)."""
+    MORPHS_OUTPUTS = "morphs outputs"
+    """In a preset morph (autolume_graph/morph.py) it takes the preset's parameter values at once and
+    `morph_outputs(start, now, t, prepared)` blends the outputs it sent at the morph's start into those it
+    sends now (latents slerp, models crossfade), each frame on the render thread, cheaply. An optional
+    `prepare_morph(start, target)` runs off the render thread first, with the preset's own (prepared) node,
+    and returns what the blend needs (`prepared`)."""

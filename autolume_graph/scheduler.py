@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,9 @@ class Scheduler:
         self.plan_error = ""  # why the live structure does not plan (the last good plan renders meanwhile)
         # what each node saw at its last cook: its param version and its sources' output versions
         self._seen: dict[str, tuple[int, tuple[int, ...]]] = {}
+        # per node id, what its fresh outputs pass through before any reader sees them (a preset morph's
+        # blend, autolume_graph/morph.py): such a node cooks every frame and its outputs count as new
+        self.output_filters: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
     def plan(self) -> Plan:
         """The plan of the current structure, or the last good one while the structure does not plan."""
@@ -108,7 +112,8 @@ class Scheduler:
         source_versions = tuple(plan.nodes[e.src].output_version for e in edges)
         seen = self._seen.get(node.id)
         state = (node.param_version, source_versions, ctx.device)  # a device change recooks every node
-        if seen is not None and seen == state and not node.animating(node.values):
+        filtered = node.id in self.output_filters
+        if seen is not None and seen == state and not filtered and not node.animating(node.values):
             return
         if isinstance(node, PlaceholderNode):
             return
@@ -143,7 +148,10 @@ class Scheduler:
             report.errors[node.id] = node.error
         else:
             node.error = ""
-            if _changes(node, outputs):
+            output_filter = self.output_filters.get(node.id)
+            if output_filter is not None:
+                outputs = output_filter(outputs)
+            if (output_filter is not None and outputs) or _changes(node, outputs):
                 node.output_version += 1
             node.last_outputs.update(outputs)
         finally:

@@ -1,7 +1,8 @@
 """Graph files: msgpack, values keyed by name, arrays as an ext type, never pickle.
 
-Layout (schema 2): {format, schema, nodes: {id: {type, type_version, name, params, bindings}},
-edges: [{src, src_port, dst, dst_port}], settings, ui: {id: {...}}}.
+Layout (schema 2): {format, schema, nodes: {id: {type, type_version, name, params, bindings[, midi_bindings]}},
+edges: [{src, src_port, dst, dst_port}], settings, ui: {id: {...}}}. `midi_bindings` (written only where a node
+has one; older files have none) maps a parameter to {port, channel, kind, number, mapping}.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import msgpack
 import numpy as np
 
 from autolume_graph.atomic import write_atomic
+from autolume_graph.expr import ExpressionError, compile_mapping
 from autolume_graph.file_reads import FileRefused, read_regular
 from autolume_graph.graph import Edge, Graph
 from autolume_graph.msgpack_budget import DecodeBudgetError, decoded_size
 from autolume_graph.node import Node, PlaceholderNode
-from autolume_graph.params import Binding, Param, ParamError, ParamType
+from autolume_graph.params import Binding, MidiBinding, Param, ParamError, ParamType, midi_bindable
 from autolume_graph.registry import Registry, default_registry
 from autolume_graph.scheduler import build_plan
 
@@ -102,6 +104,8 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
             entry = {"type": node.type_name, "type_version": node.type_version, "params": dict(node.values)}
         entry["name"] = node.name
         entry["bindings"] = {k: b.to_dict() for k, b in node.bindings.items()}
+        if node.midi_bindings:
+            entry["midi_bindings"] = {k: b.to_dict() for k, b in node.midi_bindings.items()}
         nodes[node.id] = entry
         if node.ui:
             ui[node.id] = dict(node.ui)
@@ -156,7 +160,34 @@ def _build_node(entry: dict[str, Any], registry: Registry) -> Node:
                 log.warning("%s.%s: dropping the OSC binding (%s)", type_name, name, problem)
                 continue
             node.bindings[name] = binding
+    node.midi_bindings.update(_midi_bindings(node, type_name, entry.get("midi_bindings")))
     return node
+
+
+def _midi_bindings(node: Node, type_name: str, raw: Any) -> dict[str, MidiBinding]:
+    """The file's MIDI bindings of `node` that can listen; a bad one is dropped with a warning."""
+    kept = {}
+    for name, data in (raw if isinstance(raw, dict) else {}).items():
+        try:
+            if name not in node.params or not midi_bindable(node.params[name]) or not isinstance(data, dict):
+                raise ParamError("not a parameter MIDI can drive")
+            binding = MidiBinding.from_dict(data)
+            problem = binding.problem() or _mapping_problem(binding.mapping)
+            if problem is not None:
+                raise ParamError(problem)
+        except ParamError as exc:
+            log.warning("%s.%s: dropping the MIDI binding (%s)", type_name, name, exc)
+            continue
+        kept[name] = binding
+    return kept
+
+
+def _mapping_problem(text: str) -> str | None:
+    try:
+        compile_mapping(text)
+    except ExpressionError as exc:
+        return f"mapping {text!r}: {exc}"
+    return None
 
 
 def _settings(raw: Any) -> dict[str, Any]:

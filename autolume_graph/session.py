@@ -1,4 +1,4 @@
-"""A running show: the runtime plus the services around it (OSC in, OSCQuery, presets, error log)."""
+"""A running show: the runtime plus the services around it (OSC in, MIDI bindings, OSCQuery, presets, error log)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 from autolume_graph import workspace
 from autolume_graph.graph import Graph
+from autolume_graph.midi.control import MIDIControl
+from autolume_graph.morph import Morph, MorphError, morph_seconds
 from autolume_graph.osc.allow import parse_allow
 from autolume_graph.osc.bindings import OSCControl
 from autolume_graph.osc.mailbox import Mailbox
@@ -61,6 +63,8 @@ class Session:
             "/autolume/snapshot": lambda args: self._set_all(Role.RECORDER, "snapshot", True),
         })
         self.runtime.frame_hooks.append(self.control)
+        self.midi = MIDIControl()  # opens no port until a parameter is bound to MIDI (or the editor listens)
+        self.runtime.frame_hooks.append(self.midi)
         self.osc_server: OSCServer | None = None
         self.oscquery: OSCQueryServer | None = None
         self.errors: dict[str, str] = {}
@@ -134,29 +138,55 @@ class Session:
         size = picture_size(self.runtime.snapshot)
         return entries + image_size_info(*size) if size else entries
 
+    def _prepare(self, graph: Graph) -> None:
+        """Off the render thread, before a graph goes live: its nodes wait for their slow resources (models)."""
+        for node in graph.nodes.values():
+            node.prepare(self.runtime.device)
+
     def switch_to(self, graph: Graph) -> Future:
         """Prepare a loaded graph off the render thread (models preload), then swap it in between frames.
 
         The Future is done once the graph runs (or was refused: its exception)."""
-        for node in graph.nodes.values():
-            node.prepare(self.runtime.device)
+        self._prepare(graph)
         swapped = self.runtime.submit(lambda rt: rt.swap_graph(graph))
         swapped.add_done_callback(self._switched)
         return swapped
+
+    def morph_to(self, graph: Graph, seconds: float) -> Future:
+        """Crossfade the running graph into a loaded one over `seconds` (autolume_graph/morph.py); 0 switches
+        at once. Models preload and model crossfades build here, off the render thread.
+
+        The Future is done once the graph runs (its exception if refused; "replaced" when a newer morph or
+        switch took over first). A bad time raises MorphError before anything changes."""
+        if seconds == 0:
+            return self.switch_to(graph)
+        morph = Morph(graph, seconds)
+        self._prepare(graph)
+        morph.prepare(*self.runtime.call(Morph.capture, timeout=SWITCH_WAIT_S))
+        began = self.runtime.submit(morph.begin)
+
+        def refused(done: Future) -> None:
+            if done.exception() is not None and not morph.done.done():
+                morph.done.set_exception(done.exception())
+
+        began.add_done_callback(refused)
+        morph.done.add_done_callback(self._switched)
+        return morph.done
 
     def _switched(self, done: Future) -> None:
         """A refused switch (a graph that cannot be cooked) is shown; the running graph stays."""
         if done.exception() is not None:
             self.errors["preset"] = one_line(done.exception())
 
-    def switch_preset(self, name: str, wait: bool = False) -> threading.Thread:
-        """Load and switch to a preset in a worker; a bad preset is reported and the show goes on.
+    def switch_preset(self, name: str, wait: bool = False, seconds: float = 0.0) -> threading.Thread:
+        """Load a preset in a worker and switch to it, or morph into it over `seconds`; a bad preset is
+        reported and the show goes on.
 
         The worker ends once the preset runs (or failed, in `errors["preset"]`), so whoever holds the
         thread can confirm it."""
         def work() -> None:
             try:
-                self.switch_to(self.presets.load(name)).result(timeout=SWITCH_WAIT_S)
+                self.morph_to(self.presets.load(name), seconds).result(timeout=SWITCH_WAIT_S + seconds)
                 self.errors.pop("preset", None)
             except Exception as exc:  # noqa: BLE001 - any failure is reported, the current graph stays
                 self.errors["preset"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -169,9 +199,16 @@ class Session:
         return thread
 
     def _osc_preset(self, args: tuple) -> None:
-        if not args or not isinstance(args[0], str):
-            raise ValueError("/autolume/preset takes the preset name as a string")
-        self.switch_preset(args[0])
+        """`/autolume/preset NAME [TIME [seconds|beats]]` (render thread): a bad argument is one line in
+        `errors["preset"]` (and the OSC log), the show goes on."""
+        try:
+            if not args or not isinstance(args[0], str):
+                raise MorphError("/autolume/preset takes the preset name as a string")
+            seconds = morph_seconds(args[1:], self.runtime.graph)
+        except MorphError as exc:
+            self.errors["preset"] = str(exc)
+            raise
+        self.switch_preset(args[0], seconds=seconds)
 
     def _osc_fps(self, args: tuple) -> None:
         """Any value is checked by the runtime (0: unlimited, else clipped into 1..1000; others refused)."""
@@ -193,3 +230,4 @@ class Session:
     def close(self) -> None:
         self.stop_services()
         self.runtime.close()
+        self.midi.close()

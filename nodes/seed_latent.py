@@ -10,9 +10,11 @@ from typing import Any
 
 from autolume_graph.gan import wires
 from autolume_graph.gan.latent import fractional_seed_z
+from autolume_graph.gan.latent_morph import morph_latent_outputs
 from autolume_graph.gan.latent_value import Latent
 from autolume_graph.node import CookContext, Node
 from autolume_graph.params import Bool, Float, Input, Output
+from autolume_graph.roles import Role
 from autolume_graph.types import PortType
 
 DEFAULT_Z_DIM = 512
@@ -39,6 +41,8 @@ class SeedLatent(Node):
     """
 
     category = "latent"
+    roles = frozenset({Role.MORPHS_OUTPUTS})
+    morph_outputs = staticmethod(morph_latent_outputs)  # a preset morph slerps the latent, never the seed number
     inputs = {"model": Input(wires.MODEL, "optional: the generator whose z_dim to use (default 512)")}
     outputs = {
         "z": Output(wires.LATENT, "the latent"),

@@ -17,9 +17,11 @@ from autolume_graph import workspace
 from autolume_graph.file_reads import BackgroundRead
 from autolume_graph.gan import wires
 from autolume_graph.gan.latent import RandomWalk, VectorFileError, fit_latent, read_vector_array, save_vector
+from autolume_graph.gan.latent_morph import morph_latent_outputs
 from autolume_graph.gan.latent_value import Latent
 from autolume_graph.node import CookContext, Node, NodeError, NodeStatus
 from autolume_graph.params import Bool, Data, FilePath, Float, Input, Output, Trigger
+from autolume_graph.roles import Role
 
 from .seed_latent import latent_dims
 
@@ -81,6 +83,8 @@ class VectorLatent(Node):
     """
 
     category = "latent"
+    roles = frozenset({Role.MORPHS_OUTPUTS})
+    morph_outputs = staticmethod(morph_latent_outputs)  # a preset morph slerps the latent, never the vector
     inputs = {"model": Input(wires.MODEL, "optional: the generator whose sizes to use (default z 512)")}
     outputs = {"z": Output(wires.LATENT, "the latent")}
     params = {

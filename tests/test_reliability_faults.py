@@ -26,7 +26,7 @@ from autolume_graph.runtime import Runtime
 INJECTED = "injected fault"
 SINKS_BESIDE_PREVIEW = ("NDIOut", "OutputWindow", "Recorder", "OSCOut")
 # Recovered without a visible change: the same model again, and a mix of a model with itself.
-SAME_PICTURE = ("ModelLoader", "ModelMix")
+SAME_PICTURE = ("ModelLoader", "ModelMix", "MIDIIn", "MIDIClock")  # no MIDI arrives: their values stay 0
 
 
 def _of(graph: Graph, type_name: str) -> Node:
@@ -44,6 +44,13 @@ def _tempo_into_psi(graph: Graph, type_name: str, **values: Any) -> Node:
     """A tempo source whose phase in the bar moves Mapping's psi."""
     node = add(graph, type_name, **values)
     graph.add_edge(Edge(node.id, "phase", _of(graph, "Mapping").id, "psi"))
+    return node
+
+
+def _midi_clock(graph: Graph) -> Node:
+    """A MIDI clock (none arrives: its beat stays 0) whose beat moves Mapping's psi."""
+    node = add(graph, "MIDIClock", port="agtest-fault:no-such-port")
+    graph.add_edge(Edge(node.id, "beat", _of(graph, "Mapping").id, "psi"))
     return node
 
 
@@ -132,10 +139,14 @@ PLACE: dict[str, Callable[[Graph], Node]] = {
     "AudioAnalysis": lambda graph: _audio(graph, "AudioAnalysis"),
     "Tempo": lambda graph: _tempo_into_psi(graph, "Tempo"),
     "Link": lambda graph: _tempo_into_psi(graph, "Link", enabled=False),
+    "MIDIIn": lambda graph: _into_psi(graph, "MIDIIn", port="agtest-fault:no-such-port"),
+    "MIDIClock": _midi_clock,
 }
 
 # A parameter change that makes the node cook again: (node type or None for itself, param, [values]).
 POKE: dict[str, tuple[str | None, str, tuple[Any, Any]]] = {
+    "MIDIIn": (None, "number", (10, 11)),
+    "MIDIClock": (None, "beats_per_bar", (3, 5)),
     "ModelLoader": (None, "device", ("auto", "cpu")),
     "Preview": ("Generate", "noise_strength", (0.5, 0.7)),
     "NDIOut": (None, "sender_name", ("agtest-fault2", "agtest-fault3")),

@@ -74,6 +74,7 @@ class Editor:
                         with dpg.tab(label="OSC"):
                             self.osc_panel = OSCPanel(session, self.pending)
                             self.widgets.popup.on_learn = self.osc_panel.learn
+                            self.widgets.popup.on_midi_learn = self.osc_panel.learn_midi
             self.status.attach()
         self._bind_keys()
         dpg.set_primary_window("main", True)

@@ -1,7 +1,8 @@
 """The presets panel: a grid of slots, save / load / rename, and the folder with its recent list.
 
-Loading goes through Session.switch_preset (a worker); saving packs the graph on the render
-thread and writes the file in a worker, so the UI never waits on either.
+Loading goes through Session.switch_preset (a worker): at once, or morphing over the seconds set beside
+Load (autolume_graph/morph.py); saving packs the graph on the render thread and writes the file in a worker,
+so the UI never waits on either.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dearpygui.dearpygui as dpg
 
 from autolume_graph.atomic import write_atomic
 from autolume_graph.gan.default_model import cache_dir
+from autolume_graph.morph import MAX_SECONDS
 from autolume_graph.presets import PresetFolder
 from autolume_graph.recent import push_recent, read_recent
 from autolume_graph.runtime import Runtime
@@ -84,6 +86,11 @@ class PresetsPanel:
             dpg.add_button(label="Load", callback=lambda: self.chosen and self.load(self.chosen))
             dpg.add_button(label="Rename", callback=lambda: self.chosen and self.rename(self.chosen,
                                                                                         dpg.get_value(self.name).strip()))
+        with dpg.group(horizontal=True):  # how Load (and a second click on a slot) goes into a preset
+            dpg.add_text("Morph over")
+            self.morph = dpg.add_input_float(label="s (0: switch at once)", default_value=0.0, width=90, step=0,
+                                             format="%.1f", min_value=0.0, max_value=MAX_SECONDS,
+                                             min_clamped=True, max_clamped=True)
         self.refresh()
 
     def refresh(self) -> None:
@@ -112,8 +119,11 @@ class PresetsPanel:
         self.refresh()
 
     def load(self, name: str) -> None:
-        self._loading = (name, self.session.switch_preset(name))
-        self.pending.inform(f"loading preset {name}...")
+        """Switch to a preset, or morph into it over the morph time when that is above 0."""
+        seconds = float(dpg.get_value(self.morph) or 0.0)
+        self._loading = (name, self.session.switch_preset(name, seconds=seconds))
+        self.pending.inform(f"morphing into preset {name} over {seconds:g} s..." if seconds
+                            else f"loading preset {name}...")
 
     def save(self, name: str) -> None:
         try:

@@ -16,8 +16,8 @@ from typing import Any
 import dearpygui.dearpygui as dpg
 
 from autolume_graph import device_lists
-from autolume_graph.commands import SetBinding, SetParam
-from autolume_graph.params import Binding, Param, ParamType
+from autolume_graph.commands import SetBinding, SetMidiBinding, SetParam
+from autolume_graph.params import Binding, MidiBinding, Param, ParamType, midi_bindable
 from autolume_graph.runtime import Snapshot
 from autolume_graph.ui.dialogs import open_file
 from autolume_graph.ui.pending import Pending, reason
@@ -146,6 +146,8 @@ class OscPopup:
 
     Learn (shown once `on_learn` is set, by the OSC panel) binds the parameter to the next address
     that arrives. While open, the fields follow the node's view: a rename shows the address kept.
+    Below, its MIDI binding (asked of the render thread: views carry none): MIDI Learn (once
+    `on_midi_learn` is set) binds it to the next control moved; Clear MIDI unbinds it.
     """
 
     def __init__(self, pending: Pending) -> None:
@@ -153,8 +155,9 @@ class OscPopup:
         self.target: ParamKey | None = None
         self._shown: Binding | None = None
         self.on_learn: Learner | None = None
+        self.on_midi_learn: Learner | None = None
         self._node: NodeView | None = None
-        with dpg.window(label="OSC binding", show=False, autosize=True, no_collapse=True) as self.window:
+        with dpg.window(label="OSC and MIDI binding", show=False, autosize=True, no_collapse=True) as self.window:
             self.title = dpg.add_text("")
             self.enabled = dpg.add_checkbox(label="Use OSC")
             self.address = dpg.add_input_text(label="address", width=220)
@@ -165,12 +168,20 @@ class OscPopup:
                 self.learn_button = dpg.add_button(label="Learn", show=False, callback=lambda: self.learn())
                 dpg.add_button(label="Close", callback=lambda: dpg.hide_item(self.window))
             self.error = dpg.add_text("", color=ERROR_COLOR, wrap=300)
+            with dpg.group() as self.midi_group:
+                dpg.add_separator()
+                self.midi_line = dpg.add_text("MIDI: not bound")
+                with dpg.group(horizontal=True):
+                    self.midi_learn_button = dpg.add_button(label="MIDI Learn", callback=lambda: self.learn_midi())
+                    self.midi_clear_button = dpg.add_button(label="Clear MIDI", callback=lambda: self.clear_midi())
 
     def open(self, node: NodeView, name: str) -> None:
         self.target = (node.id, name)
         self._fill(node)
         dpg.set_value(self.error, "")
         dpg.configure_item(self.learn_button, show=self.on_learn is not None)
+        dpg.configure_item(self.midi_group, show=midi_bindable(node.kind.params[name]))
+        dpg.configure_item(self.midi_learn_button, show=self.on_midi_learn is not None)
         dpg.set_item_pos(self.window, dpg.get_mouse_pos(local=False))
         dpg.show_item(self.window)
         dpg.focus_item(self.window)
@@ -183,6 +194,22 @@ class OscPopup:
         dpg.set_value(self.enabled, binding.enabled)
         dpg.set_value(self.address, binding.address)
         dpg.set_value(self.mapping, binding.mapping)
+        self._ask_midi()
+
+    def _ask_midi(self) -> None:
+        """Show the parameter's MIDI binding once the render thread has said what it is."""
+        target = self.target
+
+        def shown(binding: MidiBinding | None) -> None:
+            if self.target == target:
+                dpg.set_value(self.midi_line, f"MIDI: {binding.label} ({binding.mapping})" if binding
+                              else "MIDI: not bound")
+
+        def ask(runtime: Any) -> MidiBinding | None:
+            node = runtime.graph.nodes.get(target[0])
+            return node.midi_bindings.get(target[1]) if node is not None else None
+
+        self.pending.submit(ask, on_result=shown)
 
     def follow(self, node: NodeView) -> None:
         """A new view of `node`: show its binding when it changed (a rename, a learn, an undo)."""
@@ -190,6 +217,21 @@ class OscPopup:
             return
         if node.bindings.get(self.target[1]) != self._shown or node.name != self._node.name:
             self._fill(node)
+        elif node is not self._node:  # a new structure: perhaps a MIDI binding learned, cleared or undone
+            self._node = node
+            self._ask_midi()
+
+    def learn_midi(self) -> None:
+        """Bind the shown parameter to the next MIDI control moved, and get out of the way."""
+        if self.target is None or self.on_midi_learn is None or self._node is None:
+            return
+        self.on_midi_learn(self._node, self.target[1])
+        dpg.hide_item(self.window)
+
+    def clear_midi(self) -> None:
+        if self.target is not None:
+            self.pending.submit(SetMidiBinding(self.target[0], self.target[1], None),
+                                on_result=lambda _: self._ask_midi(), on_error=self._refused)
 
     def learn(self) -> None:
         """Start learning for the shown parameter and get out of the way of the controller."""
