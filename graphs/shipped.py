@@ -38,8 +38,13 @@ def build_default() -> Graph:
 def build_audio_reactive() -> Graph:
     """The default graph played by sound: the built-in demo beat (AudioFile "demo"; point it at your own
     file) analysed; its level drives the noise strength and its peaks flash the picture's brightness."""
+    return _audio_reactive("AudioFile", {"path": "demo"})
+
+
+def _audio_reactive(source: str, values: dict) -> Graph:
+    """The default graph with the audio of a `source` node (made with `values`) driving the picture."""
     layout = {**DEFAULT_LAYOUT,
-              "audio": ("AudioFile", (20, 420), {"path": "demo"}),
+              "audio": (source, (20, 420), values),
               "analysis": ("AudioAnalysis", (300, 420), {}),
               "noise_gain": ("Math", (560, 420), {"op": "multiply", "b": 4.0}),
               "color": ("Color", (860, 420), {})}
@@ -53,6 +58,12 @@ def build_audio_reactive() -> Graph:
         ("analysis", "peak", "color", "brightness"),
     ]
     return _built(layout, wires)
+
+
+def build_audio_in_reactive() -> Graph:
+    """The audio-reactive graph played by live sound: AudioIn on the default input (choose a device on the
+    node) instead of the demo beat. Without an input device the node says why and the picture goes on."""
+    return _audio_reactive("AudioIn", {})
 
 
 def _built(layout: dict, wires: list[tuple[str, str, str, str]]) -> Graph:
@@ -72,7 +83,8 @@ def _built(layout: dict, wires: list[tuple[str, str, str, str]]) -> Graph:
     return graph
 
 
-SHIPPED = {"default": build_default, "audio-reactive": build_audio_reactive}
+SHIPPED = {"default": build_default, "audio-reactive": build_audio_reactive,
+           "audio-in-reactive": build_audio_in_reactive}
 
 
 def main() -> None:

@@ -84,7 +84,7 @@ def jack_server():
     if jackd is None:
         _missing("jackd not found (Debian: apt install jackd2)")
     name = f"autolume-test-{os.getpid()}"
-    process = subprocess.Popen([jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"],
+    process = subprocess.Popen([jackd, "--no-realtime", "-S", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     previous = os.environ.get("JACK_DEFAULT_SERVER")
     os.environ["JACK_DEFAULT_SERVER"] = name

@@ -26,7 +26,8 @@ from autolume_graph.runtime import Runtime
 INJECTED = "injected fault"
 SINKS_BESIDE_PREVIEW = ("NDIOut", "OutputWindow", "Recorder", "OSCOut")
 # Recovered without a visible change: the same model again, and a mix of a model with itself.
-SAME_PICTURE = ("ModelLoader", "ModelMix", "MIDIIn", "MIDIClock")  # no MIDI arrives: their values stay 0
+# no MIDI arrives and no audio device exists in that test: their values stay 0 (silence) before and after
+SAME_PICTURE = ("ModelLoader", "ModelMix", "MIDIIn", "MIDIClock", "AudioIn")
 
 
 def _of(graph: Graph, type_name: str) -> Node:
@@ -51,6 +52,13 @@ def _midi_clock(graph: Graph) -> Node:
     """A MIDI clock (none arrives: its beat stays 0) whose beat moves Mapping's psi."""
     node = add(graph, "MIDIClock", port="agtest-fault:no-such-port")
     graph.add_edge(Edge(node.id, "beat", _of(graph, "Mapping").id, "psi"))
+    return node
+
+
+def _audio_in(graph: Graph) -> Node:
+    """AudioIn on a device no machine has (no server needed): silence goes out, its level into Mapping's psi."""
+    node = add(graph, "AudioIn", device="agtest-no-such-input")
+    graph.add_edge(Edge(node.id, "level", _of(graph, "Mapping").id, "psi"))
     return node
 
 
@@ -141,11 +149,13 @@ PLACE: dict[str, Callable[[Graph], Node]] = {
     "Link": lambda graph: _tempo_into_psi(graph, "Link", enabled=False),
     "MIDIIn": lambda graph: _into_psi(graph, "MIDIIn", port="agtest-fault:no-such-port"),
     "MIDIClock": _midi_clock,
+    "AudioIn": _audio_in,
 }
 
 # A parameter change that makes the node cook again: (node type or None for itself, param, [values]).
 POKE: dict[str, tuple[str | None, str, tuple[Any, Any]]] = {
     "MIDIIn": (None, "number", (10, 11)),
+    "AudioIn": (None, "channel", (1, 2)),
     "MIDIClock": (None, "beats_per_bar", (3, 5)),
     "ModelLoader": (None, "device", ("auto", "cpu")),
     "Preview": ("Generate", "noise_strength", (0.5, 0.7)),

@@ -92,8 +92,7 @@ def _device(name: str, param: Param, value: Any, on_change: OnChange, common: di
                 current = dpg.get_value(combo)
                 names = list(found.names) + ([current] if current and current not in found.names else [])
                 dpg.configure_item(combo, items=names)
-                if found.problem:
-                    dpg.set_item_label(combo, f"{name} ({found.problem})")
+                dpg.set_item_label(combo, f"{name} ({found.problem})" if found.problem else name)
 
             threading.Thread(target=work, name=f"list-{param.device_kind}", daemon=True).start()
 
