@@ -29,6 +29,7 @@ from autolume_graph.gan.latent import (
     noise_loop,
     seed_z,
 )
+from autolume_graph.gan.latent_morph import morph_latent_outputs
 from autolume_graph.gan.latent_value import Latent, LatentTerm
 from autolume_graph.node import CookContext, Node, NodeError
 from autolume_graph.osc.client import OSCSender
@@ -158,7 +159,8 @@ class LoopCycle:
 class _Looping:
     """The node hooks both loop nodes share. A mixin rather than a Node, so it is no node type."""
 
-    roles = frozenset({Role.LOOP_CLOCK})
+    roles = frozenset({Role.LOOP_CLOCK, Role.MORPHS_OUTPUTS})
+    morph_outputs = staticmethod(morph_latent_outputs)  # a preset morph slerps the loop's latent
     cycle: LoopCycle
 
     def reset(self) -> None:
@@ -295,7 +297,7 @@ class KeyframeLoop(_Looping, Node):
     """
 
     category = "latent"
-    roles = frozenset({Role.LOOP_CLOCK, Role.KEYFRAMES})
+    roles = frozenset({Role.LOOP_CLOCK, Role.KEYFRAMES, Role.MORPHS_OUTPUTS})
     inputs = _LOOP_INPUTS
     outputs = _LOOP_OUTPUTS
     params = {

@@ -356,3 +356,15 @@ def test_slerp_keeps_the_norm_and_blends_mixed_latents() -> None:
     blend = morph_latent(Latent.of(a), w, 0.25)
     assert [term.coef for term in blend.terms] == [0.75, 0.25] and blend.terms[1].kind == "w"
     assert ease(0.5) == 0.5 and ease(0.0) == 0.0 and ease(1.0) == 1.0
+
+
+def test_every_node_that_sends_a_latent_morphs_it_along_the_sphere() -> None:
+    """Latents slerp whichever node makes them: each latent source declares the role and the blend."""
+    from autolume_graph.gan import wires
+    from autolume_graph.registry import default_registry
+
+    sources = {name: cls for name, cls in default_registry().types.items()
+               if any(out.type == wires.LATENT for out in cls.outputs.values())}
+    assert {"SeedLatent", "VectorLatent", "NoiseLoop", "KeyframeLoop"} <= set(sources)
+    for name, cls in sources.items():
+        assert Role.MORPHS_OUTPUTS in cls.roles and callable(getattr(cls, "morph_outputs", None)), name
