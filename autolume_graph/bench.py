@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from autolume_graph.gan.filtered_lrelu import activation_kernel
+from autolume_graph.gan.kernels.stylegan2_dispatch import kernel_choice
 from autolume_graph.graph import Graph
 from autolume_graph.roles import Role
 from autolume_graph.runtime import Runtime, resolve_device
@@ -161,6 +162,7 @@ def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int 
         "torch_threads": torch.get_num_threads(),
         "cpu_kernels": torch.backends.cpu.get_cpu_capability(),  # the vector ISA torch's CPU kernels chose
         "sg3_activation": "{} ({})".format(*activation_kernel(device)),  # StyleGAN3's filtered lrelu form
+        "sg2_layers": "{} ({})".format(*kernel_choice(device)),  # StyleGAN2's layers: fused Triton or eager
         "frames": frames,
         "image_size": list(reversed(model.img_size)) if model is not None else None,  # [width, height]
         "fps": 1000.0 / ms,
@@ -184,7 +186,8 @@ def print_report(result: dict[str, Any], as_json: bool) -> None:
     size = result["image_size"]
     image = f", {size[0]}x{size[1]} image" if size else ""
     print(f"{result['target']} on {result['device']}{image} ({result['torch_threads']} torch threads, "
-          f"CPU kernels {result['cpu_kernels']}, StyleGAN3 activation {result['sg3_activation']}): "
+          f"CPU kernels {result['cpu_kernels']}, StyleGAN3 activation {result['sg3_activation']}, "
+          f"StyleGAN2 layers {result['sg2_layers']}): "
           f"{result['fps']:.2f} fps end to end ({result['ms_per_frame']:.2f} ms/frame incl. copy to host)")
     if result["generator_ms"] is not None:
         print(f"  bare generator (eager float32 mapping + synthesis): {result['generator_ms']:.2f} ms "

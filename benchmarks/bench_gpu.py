@@ -2,7 +2,9 @@
 vs float16, with and without readback to host memory; accuracy of each fast path; the end-to-end
 default graph; memory over 10,000 frames. StyleGAN3's activation runs as the literal definition or as one
 fused Triton kernel per layer (rows `literal` / `fused`), and alone in a table of its own (with the fused
-kernel's tiling). Run by benchmarks/gpu.sh on a CUDA machine.
+kernel's tiling). StyleGAN2's layers run as plain PyTorch or with their elementwise work in fused Triton
+kernels (rows `plain layers` / `fused layers`), and their kernels per frame are counted both ways.
+Run by benchmarks/gpu.sh on a CUDA machine.
 `--compile` adds, for StyleGAN2, the synthesis compiled by `torch.compile` (inductor fuses the
 elementwise passes between convolutions) inside our CUDA graphs: a trial, not a product path yet.
 
@@ -26,6 +28,7 @@ import torch
 from autolume_graph.gan import filtered_lrelu
 from autolume_graph.gan.accel import SynthesisRunner
 from autolume_graph.gan.default_model import make_random_model
+from autolume_graph.gan.kernels import stylegan2_dispatch
 from autolume_graph.gan.safe_format import save_model
 from autolume_graph.gan.stylegan2 import make_settings, set_fast_path
 from autolume_graph.gan.stylegan3 import build_from_record
@@ -101,7 +104,7 @@ class _Compiled(torch.nn.Module):
 def table(families: list[str], sizes: list[int], seconds: float,
           compiled: bool = False) -> dict[tuple[str, int], torch.nn.Module]:
     models = {}
-    print(f"{'model':<22}{'variant':<34}{'no readback':>12}{'serial rb':>11}{'pipelined':>11}"
+    print(f"{'model':<22}{'variant':<44}{'no readback':>12}{'serial rb':>11}{'pipelined':>11}"
           "   accuracy vs CPU float32")
     for family in families:
         for size in sizes:
@@ -119,13 +122,18 @@ def table(families: list[str], sizes: list[int], seconds: float,
                 variants = [(f"{mode} {precision}, {kernel} lrelu", precision, mode == "graphs")
                             for mode, precision in (("eager", "float32"), ("graphs", "float32"), ("graphs", "float16"))
                             for kernel in ("literal", "fused")] + [("graphs float16, polyphase lrelu", "float16", True)]
-            else:  # the same with every derived constant rebuilt per frame (casts, filters, scaled noise)
-                variants.insert(2, ("graphs float16 uncached", "float16", True))
-                if compiled:
-                    variants.append(("graphs float16 compiled", "float16", True))
+            else:  # plain layers against fused ones; then every derived constant rebuilt per frame, channels_last
+                variants = [(f"{mode} {precision}, {layers} layers", precision, mode == "graphs")
+                            for mode, precision in (("eager", "float32"), ("eager", "float16"), ("graphs", "float32"),
+                                                    ("graphs", "float16")) for layers in ("plain", "fused")]
+                variants += [("graphs float16 uncached, fused layers", "float16", True),
+                             ("graphs float16 channels_last, fused layers", "float16", True)]
+                if compiled:  # inductor fuses the plain layers' elementwise passes itself
+                    variants.append(("graphs float16 compiled, plain layers", "float16", True))
             for label, precision, graphs in variants:
                 filtered_lrelu.CUDA_USES_LITERAL = "polyphase" not in label
                 filtered_lrelu.CUDA_USES_FUSED = "fused" in label
+                stylegan2_dispatch.CUDA_USES_FUSED = "plain" not in label
                 model.set_channels_last("channels_last" in label)
                 if family == "stylegan2":
                     set_fast_path(model, "uncached" not in label)
@@ -140,11 +148,14 @@ def table(families: list[str], sizes: list[int], seconds: float,
                         acc += f" (compile and measure: {time.perf_counter() - start:.0f} s)"
                     if family == "stylegan3":  # what ran, should the fused kernel have fallen back
                         acc += " [{}: {}]".format(*filtered_lrelu.activation_kernel(DEVICE))
+                    else:
+                        acc += " [{}: {}]".format(*stylegan2_dispatch.kernel_choice(DEVICE))
                     row = "".join(f"{r:11.1f} " for r in rates)
-                    print(f"{family + f' {size}px':<22}{label:<34}{row}  {acc}", flush=True)
+                    print(f"{family + f' {size}px':<22}{label:<44}{row}  {acc}", flush=True)
                 except Exception as exc:  # one failing variant must not cost the rest of the run
-                    print(f"{family + f' {size}px':<22}{label:<34} FAILED: {type(exc).__name__}: {exc}", flush=True)
+                    print(f"{family + f' {size}px':<22}{label:<44} FAILED: {type(exc).__name__}: {exc}", flush=True)
             filtered_lrelu.CUDA_USES_LITERAL = filtered_lrelu.CUDA_USES_FUSED = True
+            stylegan2_dispatch.CUDA_USES_FUSED = True
             models[(family, size)] = model
     return models
 
@@ -228,6 +239,26 @@ def activation_table(sizes: list[int]) -> None:
                   flush=True)
 
 
+def kernel_counts(models: dict) -> None:
+    """Kernels one StyleGAN2 synthesis call launches (what a CUDA graph replays), plain layers against fused."""
+    from bench_ops import count  # beside this script
+
+    for (family, size), model in models.items():
+        if family != "stylegan2":
+            continue
+        ws = ws_bank(model, 1)[0]
+        cells = []
+        for dtype in (torch.float32, torch.float16):
+            for layers in ("plain", "fused"):
+                stylegan2_dispatch.CUDA_USES_FUSED = layers == "fused"
+                try:
+                    cells.append(f"{str(dtype)[6:]} {layers} {count(model, ws, dtype)}")
+                except Exception as exc:  # one failing count must not cost the rest of the run
+                    cells.append(f"{str(dtype)[6:]} {layers} FAILED: {type(exc).__name__}: {exc}".splitlines()[0])
+        stylegan2_dispatch.CUDA_USES_FUSED = True
+        print(f"stylegan2 {size}px kernels per frame: {', '.join(cells)}", flush=True)
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -301,6 +332,7 @@ def main() -> None:
     print(f"{name}, torch {torch.__version__}, CPU threads {torch.get_num_threads()}, "
           f"pid {os.getpid()}; frames per second (batch 1, random weights)")
     models = table(args.families, args.sizes, args.seconds, args.compile)
+    kernel_counts(models)
     if "stylegan3" in args.families:
         activation_table([size for size in args.sizes if size in (256, 1024)] or args.sizes[:1])
     end_to_end(models, args.soak_frames)

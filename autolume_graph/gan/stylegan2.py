@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import winograd
+from .kernels import stylegan2_dispatch
 from .layers import (
     ACTIVATION_GAINS,
     LRELU_SLOPE,
@@ -110,25 +111,43 @@ def modulated_conv2d(
     convolution of the zero-inserted input) followed by the FIR resample filter (`fir`: its
     `fir_kernel` when the caller keeps it between frames).
     """
-    batch, in_ch, height, width = x.shape
+    batch, in_ch = x.shape[:2]
     out_ch, _, kh, kw = weight.shape
     w = weight.unsqueeze(0) * styles.reshape(batch, 1, in_ch, 1, 1)
     if demodulate:
         w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
+    if up == 1:
+        grouped = w.reshape(batch * out_ch, in_ch, kh, kw)
+    else:
+        grouped = w.transpose(1, 2).reshape(batch * in_ch, out_ch, kh, kw)
+    return grouped_conv2d(x, grouped, up, padding, resample_filter, fir)
+
+
+def grouped_conv2d(
+    x: torch.Tensor,
+    grouped: torch.Tensor,
+    up: int = 1,
+    padding: int = 0,
+    resample_filter: torch.Tensor | None = None,
+    fir: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The convolution of `modulated_conv2d` with its per-sample weight made: the batch folds into conv
+    groups. `grouped` is [B*O, I, k, k], or for `up=2` the transposed convolution's [B*I, O, k, k]."""
+    batch, in_ch, height, width = x.shape
+    kh = grouped.shape[-2]
     if batch > 1:
         x = x.reshape(1, batch * in_ch, height, width)
     if up == 1:
-        x = F.conv2d(x, w.reshape(batch * out_ch, in_ch, kh, kw), padding=padding, groups=batch)
+        x = F.conv2d(x, grouped, padding=padding, groups=batch)
     else:
-        wt = w.transpose(1, 2).reshape(batch * in_ch, out_ch, kh, kw)
-        x = F.conv_transpose2d(x, wt, stride=up, groups=batch)
+        x = F.conv_transpose2d(x, grouped, stride=up, groups=batch)
         # The transposed conv yields up*H + k - up samples; pad so the FIR lands where upfirdn2d's
         # "zero-insert, pad, filter, then conv" would put it.
         taps = resample_filter.shape[-1]
         pad0 = padding + (taps + up - 1) // 2 - kh + 1
         pad1 = taps - 1 - kh + up - pad0
         x = fir_filter(x, resample_filter, up * up, pad0, pad1, fir)
-    return x.reshape(batch, out_ch, *x.shape[2:]) if batch > 1 else x
+    return x.reshape(batch, -1, *x.shape[2:]) if batch > 1 else x
 
 
 @dataclass
@@ -189,6 +208,11 @@ class SynthesisLayer(torch.nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, run: _Pass, gain: float = 1.0) -> torch.Tensor:
         if run.reorder and self.act_gain * gain > 0 and x.dtype == torch.float32:
             return self._fast_forward(x, w, run, gain)
+        if stylegan2_dispatch.uses_fused(x):
+            try:
+                return self._fused_forward(x, w, run, gain)
+            except Exception as exc:  # a GPU or toolchain Triton cannot compile for: the picture goes on
+                stylegan2_dispatch.record_failure(exc)
         styles = self.affine(w)
         # Under autocast x comes out of the convolution in half precision; noise and bias join it in
         # that dtype so the feature maps stay half between layers (float32 ones would double the
@@ -210,6 +234,28 @@ class SynthesisLayer(torch.nn.Module):
             else self.bias.to(x.dtype)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, bias, self.activation, self.act_gain * gain, clamp)
+
+    def _fused_forward(self, x: torch.Tensor, w: torch.Tensor, run: _Pass, gain: float) -> torch.Tensor:
+        """`forward`'s arithmetic in two Triton launches besides the convolution: the per-sample modulated,
+        demodulated weight made in the convolution's layout and dtype, and one in-place epilogue (noise,
+        bias, activation, gain, clamp) computed in float32."""
+        from .kernels import triton_stylegan2
+
+        dtype = autocast_dtype(x.device.type) or x.dtype
+        weight = triton_stylegan2.modulate(self.weight, self.affine(w), True, dtype, transposed=self.up > 1)
+        fir = self._fir(self.out_channels, dtype, _layout(x)) if run.cache and self.up > 1 else None
+        x = grouped_conv2d(x.to(dtype), weight, self.up, self.padding, self.resample_filter, fir)
+        if not triton_stylegan2.fits(x):
+            x = x.contiguous()
+        scale = run.layer_noise_scale.get(self.name, run.noise_scale) if self.use_noise else 0
+        noise = None
+        if run.noise_mode == "random" and scale != 0:
+            noise = torch.randn((x.shape[0], 1, *self.size), generator=run.generator, device=x.device, dtype=x.dtype)
+        elif run.noise_mode == "const" and scale != 0:
+            noise = self.noise_const
+        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return triton_stylegan2.epilogue(x, self.bias, noise, self.noise_strength if noise is not None else None,
+                                         scale, self.activation, self.act_gain * gain, LRELU_SLOPE, clamp)
 
     def _scaled_noise(self, noise: torch.Tensor, scale: float, dtype: torch.dtype) -> torch.Tensor:
         return (noise * (self.noise_strength if scale == 1 else self.noise_strength * scale)).to(dtype)
@@ -351,10 +397,31 @@ class ToRGBLayer(torch.nn.Module):
             "affine": FullyConnectedLayer.settings_from_record(_child(record, "affine")),
         }
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, img: torch.Tensor | None = None) -> torch.Tensor:
+        """The picture so far (`img`, up-sampled from the block before, or None) plus this layer's RGB."""
+        if stylegan2_dispatch.uses_fused(x):
+            try:
+                return self._fused_forward(x, w, img)
+            except Exception as exc:  # a GPU or toolchain Triton cannot compile for: the picture goes on
+                stylegan2_dispatch.record_failure(exc)
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, False, padding=self.padding)
-        return bias_act(x, self.bias, clamp=self.conv_clamp)
+        y = bias_act(x, self.bias, clamp=self.conv_clamp)
+        return y if img is None else img + y
+
+    def _fused_forward(self, x: torch.Tensor, w: torch.Tensor, img: torch.Tensor | None) -> torch.Tensor:
+        """`forward` as two Triton launches besides the 1x1 convolution: the modulated weight, and bias,
+        clamp and the add to `img` in one pass."""
+        from .kernels import triton_stylegan2
+
+        dtype = autocast_dtype(x.device.type) or x.dtype
+        weight = triton_stylegan2.modulate(self.weight, self.affine(w), False, dtype, gain=self.weight_gain)
+        y = grouped_conv2d(x.to(dtype), weight, padding=self.padding)
+        if not triton_stylegan2.fits(y):
+            y = y.contiguous()
+        if img is not None and not triton_stylegan2.fits(y, img):  # another layout or dtype: add apart
+            return img + triton_stylegan2.epilogue(y, self.bias, clamp=self.conv_clamp)
+        return triton_stylegan2.epilogue(y, self.bias, clamp=self.conv_clamp, skip=img)
 
 
 class SkipLayer(torch.nn.Module):
@@ -465,8 +532,7 @@ class SynthesisBlock(torch.nn.Module):
                              extra=(img.shape[1], img.dtype)) if run.cache else None
             img = upsample2x(img, f, kernel)
         if self.torgb is not None:
-            y = self.torgb(x, ws[:, self.num_conv])
-            img = y if img is None else img + y
+            img = self.torgb(x, ws[:, self.num_conv], img)
         return x, img
 
 
