@@ -18,9 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import winograd
 from .accel import to_device
 from .filtered_lrelu import FilteredLReLU
-from .layers import FullyConnectedLayer, attr
+from .layers import FullyConnectedLayer, attr, derived
 from .mapping import MappingNetwork
 from .model import LayerInfo, StyleGANModel, build_checked, exact_float32
 from .safe_pickle import ModelFileError, ModuleRecord
@@ -28,6 +29,9 @@ from .synthesis_call import SynthesisCall
 
 INPUT_NAME = "input"
 LAYER_NAME = re.compile(r"L\d+_\d+_\d+")
+# On the CPU: 3x3 convolutions by Winograd's F(4x4, 3x3) where `winograd.pays_off`, with the normalised
+# weight and its transform kept between frames; False: the direct convolution, for the side-by-side benchmark.
+CPU_WINOGRAD = True
 
 
 def transform_matrix(tx: float, ty: float, rotate_deg: float) -> np.ndarray:
@@ -155,20 +159,37 @@ class SynthesisLayer(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w)  # [B, in_channels]
-        weight = self.weight
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel**2))
         else:
-            # Pre-normalise (as the reference does, for fp16 range), then demodulate per sample.
-            weight = weight * weight.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
             styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
         # Modulating the input instead of the weight is the same sum, and keeps one batched conv.
         x = x * (styles * self.magnitude_ema.rsqrt()).view(*styles.shape, 1, 1)
-        x = F.conv2d(x, weight, padding=self.conv_kernel - 1)
+        pad = self.conv_kernel - 1
+        if self._uses_winograd(x):
+            # The conv pads by 2 ("full" 3x3): one more ring of zeros around Winograd's padding of 1.
+            filters = derived(self, "winograd", (self.weight,), lambda: winograd.transform_weight(self._weight()))
+            wsq = derived(self, "wsq", (self.weight,), lambda: self._weight().square().sum(dim=[2, 3]).t())
+            x = winograd.conv3x3(F.pad(x, [pad - 1] * 4), filters)
+        else:
+            weight = self._weight()
+            x = F.conv2d(x, weight, padding=pad)
+            wsq = None if self.is_torgb else weight.square().sum(dim=[2, 3]).t()
         if not self.is_torgb:
-            dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
+            dcoefs = (styles.square() @ wsq + 1e-8).rsqrt()
             x = x * dcoefs.view(*dcoefs.shape, 1, 1)
         return self.act(x, self.bias)
+
+    def _weight(self) -> torch.Tensor:
+        """The weight, pre-normalised (as the reference does, for fp16 range) unless toRGB."""
+        if self.is_torgb:
+            return self.weight
+        return self.weight * self.weight.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
+
+    def _uses_winograd(self, x: torch.Tensor) -> bool:
+        k = self.conv_kernel - 1
+        return CPU_WINOGRAD and x.device.type == "cpu" and x.dtype == torch.float32 and self.conv_kernel == 3 \
+            and winograd.pays_off(self.in_channels, self.out_channels, x.shape[2] + k, x.shape[3] + k)
 
 
 class SynthesisNetwork(torch.nn.Module):
