@@ -154,6 +154,19 @@ class Rename(Command):
         node.bindings.update(self._old_bindings)
 
 
+def _check_binding(binding: Binding | MidiBinding) -> None:
+    """A binding's mapping compiles and its source (address, control) can listen, or GraphError says why."""
+    from autolume_graph.expr import ExpressionError, compile_mapping
+
+    try:
+        compile_mapping(binding.mapping)
+    except ExpressionError as exc:
+        raise GraphError(f"mapping {binding.mapping!r}: {exc}") from None
+    problem = binding.problem()
+    if problem is not None:
+        raise GraphError(problem)
+
+
 @dataclass
 class SetBinding(Command):
     """Bind a parameter to an OSC address; the mapping is validated by the caller's checker."""
@@ -167,15 +180,7 @@ class SetBinding(Command):
         node = graph.node(self.node_id)
         if self.param not in node.params or not node.params[self.param].osc_addressable:
             raise GraphError(f"{node.name}.{self.param} cannot be bound to OSC")
-        from autolume_graph.expr import ExpressionError, compile_mapping
-
-        try:
-            compile_mapping(self.binding.mapping)
-        except ExpressionError as exc:
-            raise GraphError(f"mapping {self.binding.mapping!r}: {exc}") from None
-        problem = self.binding.problem()
-        if problem is not None:
-            raise GraphError(problem)
+        _check_binding(self.binding)
         self._old = node.bindings.get(self.param)
         node.bindings[self.param] = self.binding
         graph.structure_version += 1
@@ -203,15 +208,7 @@ class SetMidiBinding(Command):
         if self.param not in node.params or not midi_bindable(node.params[self.param]):
             raise GraphError(f"{node.name}.{self.param} cannot be bound to MIDI")
         if self.binding is not None:
-            from autolume_graph.expr import ExpressionError, compile_mapping
-
-            try:
-                compile_mapping(self.binding.mapping)
-            except ExpressionError as exc:
-                raise GraphError(f"mapping {self.binding.mapping!r}: {exc}") from None
-            problem = self.binding.problem()
-            if problem is not None:
-                raise GraphError(problem)
+            _check_binding(self.binding)
         self._old = node.midi_bindings.get(self.param)
         self._put(node, self.binding)
         graph.structure_version += 1

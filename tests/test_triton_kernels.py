@@ -12,13 +12,12 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from triton_support import interpreted
 
 from autolume_graph.gan.filtered_lrelu import filtered_lrelu_reference
 
@@ -82,18 +81,6 @@ def _layer_inputs(reference_dir: Path, model: str, layer_name: str, dtype: torch
             "dtype": dtype, "layout": "contiguous"}
 
 
-def _interpreted(tmp_path_factory: pytest.TempPathFactory, cases: dict[str, dict]) -> dict[str, torch.Tensor]:
-    """Every case through the kernel in one child process under the interpreter (`_child`, below)."""
-    folder = tmp_path_factory.mktemp("triton")
-    torch.save(cases, folder / "cases.pt")
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    done = subprocess.run([sys.executable, __file__, str(folder / "cases.pt"), str(folder / "out.pt")], env=env,
-                          capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        pytest.fail(f"the interpreted kernels failed:\n{done.stderr[-3000:]}")
-    return torch.load(folder / "out.pt")
-
-
 def _require_triton() -> None:
     if importlib.util.find_spec("triton") is None:
         pytest.skip("triton is not installed (pip install triton==3.9.0; .ci/run installs it)")
@@ -102,14 +89,14 @@ def _require_triton() -> None:
 @pytest.fixture(scope="module")
 def kernel_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, torch.Tensor]:
     _require_triton()
-    return _interpreted(tmp_path_factory, {f"{n}-{d}-{lay}": _inputs(n, d, lay) for n, d, lay in RUNS})
+    return interpreted(tmp_path_factory, {f"{n}-{d}-{lay}": _inputs(n, d, lay) for n, d, lay in RUNS}, __file__)
 
 
 @pytest.fixture(scope="module")
 def layer_outputs(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> tuple[dict, dict]:
     _require_triton()
     cases = {f"{m}-{name}-{d}": _layer_inputs(reference_dir, m, name, d) for m, name, d in LAYER_RUNS}
-    return cases, _interpreted(tmp_path_factory, cases)
+    return cases, interpreted(tmp_path_factory, cases, __file__)
 
 
 def _definition(case: dict) -> torch.Tensor:

@@ -12,13 +12,12 @@ must match the plain path, in each noise mode.
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from triton_support import interpreted
 
 TOLERANCE = {torch.float32: 1e-5, torch.float16: 1e-2}
 NETWORK_TOLERANCE = 1e-4  # a whole picture through 11 layers, float32
@@ -121,18 +120,6 @@ def _network(path: Path) -> torch.nn.Module:
     return build_from_record(read_generator(path).record)
 
 
-def _interpreted(tmp_path_factory: pytest.TempPathFactory, cases: dict) -> dict:
-    """Every case through the kernels in one child process under the interpreter (`_child`, below)."""
-    folder = tmp_path_factory.mktemp("triton_sg2")
-    torch.save(cases, folder / "cases.pt")
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    done = subprocess.run([sys.executable, __file__, str(folder / "cases.pt"), str(folder / "out.pt")], env=env,
-                          capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        pytest.fail(f"the interpreted kernels failed:\n{done.stderr[-3000:]}")
-    return torch.load(folder / "out.pt")
-
-
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> dict:
     if importlib.util.find_spec("triton") is None:
@@ -140,7 +127,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, reference_dir: Path) -> di
     cases = {"epilogue": {f"{n}-{d}": _epilogue_case(n, d) for n, d in EPILOGUE_RUNS},
              "modulate": {f"{n}-{d}": _modulation_case(n, d) for n, d in MODULATION_RUNS},
              "network": str(reference_dir / "sg2_64_tiny.pkl")}
-    return _interpreted(tmp_path_factory, cases)
+    return interpreted(tmp_path_factory, cases, __file__)
 
 
 @pytest.fixture(scope="module")
