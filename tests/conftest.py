@@ -113,3 +113,15 @@ def jack_server():
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def receiver():
+    """A UDP socket on 127.0.0.1 (any free port) for what the nodes send out over OSC."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(3)
+    yield sock
+    sock.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import select
 import socket
 import time
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from pythonosc.osc_message import OscMessage
+from osc_receiver import received
 
 from autolume_graph.gan.latent import fractional_seed_z, random_directions, save_vector, seed_z
 from autolume_graph.gan.latent_value import Latent
@@ -323,21 +322,6 @@ def test_keyframe_loop_bad_vector_is_a_node_error(tmp_path):
     np.testing.assert_allclose(z_of(cook_landed(node, use_alpha=True, alpha=0.5)["z"]), seed_z(77, Z), atol=1e-5)
 
 
-@pytest.fixture
-def receiver():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    yield sock
-    sock.close()
-
-
-def _pulses(sock: socket.socket) -> list[OscMessage]:
-    messages = []
-    while select.select([sock], [], [], 0.05)[0]:
-        messages.append(OscMessage(sock.recv(4096)))
-    return messages
-
-
 def _loop_frames(node: Node, receiver: socket.socket, frames: int, fps: float) -> tuple[list[int], Collect]:
     node.set_value("perfect_loop", True)
     node.set_value("osc_port", receiver.getsockname()[1])
@@ -346,7 +330,7 @@ def _loop_frames(node: Node, receiver: socket.socket, frames: int, fps: float) -
     pulsed = []
     for _ in range(frames):
         snapshot = runtime.step()
-        for message in _pulses(receiver):
+        for message in received(receiver):
             assert message.address == "/test/loop" and message.params == [1]
             pulsed.append(snapshot.frame)
     runtime.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -24,15 +23,6 @@ def step_until(session: Session, condition, timeout: float = 3.0) -> None:
             return
         time.sleep(0.005)
     raise AssertionError("condition not met in time")
-
-
-@pytest.fixture
-def receiver():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(3)
-    yield sock
-    sock.close()
 
 
 def test_osc_in_drives_a_wire_and_osc_out_sends_it_back_out(receiver, tmp_path):

@@ -3,12 +3,11 @@ pulses (real UDP OSC on 127.0.0.1) arrive exactly on the bar frames."""
 
 from __future__ import annotations
 
-import select
 import socket
 from typing import Any
 
 import pytest
-from pythonosc.osc_message import OscMessage
+from osc_receiver import received
 
 from autolume_graph.graph import Edge, Graph
 from autolume_graph.node import CookContext, Node
@@ -83,27 +82,12 @@ class Patch:
                     between(frame)
                 snapshot = runtime.step()
                 assert not any(n.error for n in self.graph.nodes.values()), [n.error for n in self.graph.nodes.values()]
-                for message in _pulses(receiver) if receiver is not None else ():
+                for message in received(receiver) if receiver is not None else ():
                     assert message.address == "/test/bar" and message.params == [1]
                     pulsed.append(snapshot.frame)
         finally:
             runtime.close()
         return pulsed
-
-
-@pytest.fixture
-def receiver():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    yield sock
-    sock.close()
-
-
-def _pulses(sock: socket.socket) -> list[OscMessage]:
-    messages = []
-    while select.select([sock], [], [], 0.05)[0]:
-        messages.append(OscMessage(sock.recv(4096)))
-    return messages
 
 
 def _perfect_loop(receiver: socket.socket) -> dict[str, Any]:
