@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from autolume_graph.gan import cpu_features
 from autolume_graph.gan.filtered_lrelu import activation_kernel
 from autolume_graph.gan.kernels.stylegan2_dispatch import kernel_choice
 from autolume_graph.graph import Graph
@@ -160,9 +161,7 @@ def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int 
         "target": target,
         "device": device,
         "torch_threads": torch.get_num_threads(),
-        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),  # the vector ISA torch's CPU kernels chose
-        "sg3_activation": "{} ({})".format(*activation_kernel(device)),  # StyleGAN3's filtered lrelu form
-        "sg2_layers": "{} ({})".format(*kernel_choice(device)),  # StyleGAN2's layers: fused Triton or eager
+        **kernel_report(device),
         "frames": frames,
         "image_size": list(reversed(model.img_size)) if model is not None else None,  # [width, height]
         "fps": 1000.0 / ms,
@@ -177,6 +176,16 @@ def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int 
         "errors": errors,
     }
     return result
+
+
+def kernel_report(device: str) -> dict[str, str]:
+    """The kernels a figure on `device` comes from, chosen at run time: one line each."""
+    return {
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),  # the vector ISA torch's CPU kernels chose
+        "cpu": cpu_features.describe(),  # ISA and whether bfloat16 is native here
+        "sg3_activation": "{} ({})".format(*activation_kernel(device)),  # StyleGAN3's filtered lrelu form
+        "sg2_layers": "{} ({})".format(*kernel_choice(device)),  # StyleGAN2's layers: fused Triton or eager
+    }
 
 
 def print_report(result: dict[str, Any], as_json: bool) -> None:

@@ -9,8 +9,9 @@ Networks: the tiny reference pickles (T and R, 64 px) when found, and random-wei
 previous, new, ...) so that load on a shared machine falls on both alike; medians are printed.
 
 - previous: polyphase convolutions for the activation's upsampling, direct 3x3 convolutions
-  (`filtered_lrelu.CPU_BANDED = False`, `stylegan3.CPU_WINOGRAD = False`);
-- new (the default): banded-matrix upsampling and Winograd 3x3 convolutions where they pay.
+  (`filtered_lrelu.CPU_BANDED = CPU_FUSED = False`, `stylegan3.CPU_WINOGRAD = False`);
+- new (the default): the fused C activation (`kernels/cpu_filtered_lrelu.c`, banded-matrix upsampling
+  where it is not built) and Winograd 3x3 convolutions where they pay.
 
 NVIDIA's own code does not run here, so the comparison is with our previous path. `--literal` adds a
 third column: the activation by its definition (`filtered_lrelu_reference`), NVIDIA's CPU formulation.
@@ -30,6 +31,7 @@ import torch
 
 from autolume_graph.gan import cpu_features, filtered_lrelu, stylegan3
 from autolume_graph.gan.filtered_lrelu import filtered_lrelu_reference
+from autolume_graph.gan.kernels import cpu_filtered_lrelu
 from autolume_graph.gan.safe_pickle import read_generator
 from autolume_graph.gan.stylegan3 import StyleGAN3, SynthesisLayer, build_from_record
 
@@ -52,7 +54,7 @@ class _LiteralActivation(torch.nn.Module):
 
 
 def _use(new: bool) -> None:
-    filtered_lrelu.CPU_BANDED = stylegan3.CPU_WINOGRAD = new
+    filtered_lrelu.CPU_BANDED = filtered_lrelu.CPU_FUSED = stylegan3.CPU_WINOGRAD = new
 
 
 def _literal(model: StyleGAN3, on: bool, saved: list[torch.nn.Module]) -> None:
@@ -104,8 +106,11 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--literal", action="store_true", help="also time the literal activation")
     args = parser.parse_args()
+    cpu_filtered_lrelu.support(wait_s=120)  # the C kernel's first build, before any timing
+    kernel, why = filtered_lrelu.activation_kernel(args.device)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"CPU {cpu_features.describe()}; medians of {args.rounds} interleaved rounds, ms per frame")
+          f"CPU {cpu_features.describe()}; activation {kernel} ({why}); "
+          f"medians of {args.rounds} interleaved rounds, ms per frame")
     for pkl in ("sg3t_64_tiny", "sg3r_64_tiny"):
         path = args.reference / f"{pkl}.pkl"
         if path.exists():

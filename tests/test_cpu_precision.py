@@ -21,7 +21,7 @@ def _native() -> bool:
 def test_the_cpus_own_flags_decide_and_an_unsupported_cpu_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(cpu_features.FORCE_BF16_ENV, raising=False)
     dtype, note = choose_precision("bfloat16", "cpu")
-    flags = cpu_features._cpu_flags()
+    flags = cpu_features.cpu_flags()
     native = any(flag in flags for flag in cpu_features.NATIVE_BF16_FLAGS)
     assert native == _native()
     if native:

@@ -1,4 +1,5 @@
-"""StyleGAN3's fast CPU path (banded-matrix upsampling, Winograd 3x3 convs) against the previous path."""
+"""StyleGAN3's fast CPU path (the fused C activation or banded-matrix upsampling, Winograd 3x3 convs)
+against the previous path."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from autolume_graph.gan.safe_pickle import read_generator
 
 def _previous_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(filtered_lrelu, "CPU_BANDED", False)
+    monkeypatch.setattr(filtered_lrelu, "CPU_FUSED", False)
     monkeypatch.setattr(stylegan3, "CPU_WINOGRAD", False)
 
 
 def test_fast_path_is_the_default():
-    assert filtered_lrelu.CPU_BANDED and stylegan3.CPU_WINOGRAD
+    assert filtered_lrelu.CPU_BANDED and filtered_lrelu.CPU_FUSED and stylegan3.CPU_WINOGRAD
 
 
 @pytest.mark.parametrize(("up", "taps", "padding", "size"), [
@@ -32,6 +34,7 @@ def test_fast_path_is_the_default():
     (4, 8, [0, 0, 0, 0], (50, 7)),
 ])
 def test_banded_upsampling_equals_polyphase_and_definition(monkeypatch, up, taps, padding, size):
+    monkeypatch.setattr(filtered_lrelu, "CPU_FUSED", False)  # the torch paths (the C kernel: test_cpu_kernels)
     gen = torch.Generator().manual_seed(up * 100 + taps)
     channels, (w, h) = 5, size
     fu = lowpass_filter(taps, cutoff=2.0, width=1.5, fs=8.0)

@@ -20,6 +20,7 @@ import torch
 from triton_support import interpreted
 
 from autolume_graph.gan.filtered_lrelu import filtered_lrelu_reference
+from autolume_graph.gan.kernels.filtered_lrelu_tiles import FusedFilteredLReLU
 
 TOLERANCE = {torch.float32: 1e-4, torch.float16: 1e-2}
 # (model, layer, dtypes): upsampling by 4 (separable, radial), the final crop and toRGB (no filters, no lrelu)
@@ -77,7 +78,8 @@ def _layer_inputs(reference_dir: Path, model: str, layer_name: str, dtype: torch
                 down=layer.down_factor, padding=layer.padding, gain=1.0 if layer.is_torgb else math.sqrt(2),
                 slope=1.0 if layer.is_torgb else 0.2, clamp=layer.conv_clamp)
     # The layer's own fused activation (as built by the dispatch), not one made here from the arguments.
-    return {"x": x, "bias": layer.bias[:channels].detach().clone(), "args": args, "fused": layer.act.fused,
+    return {"x": x, "bias": layer.bias[:channels].detach().clone(), "args": args,
+            "fused": FusedFilteredLReLU(*layer.act.kernel_args),
             "dtype": dtype, "layout": "contiguous"}
 
 
@@ -129,7 +131,6 @@ def test_clamp_cases_reach_the_clamp():
 
 
 def test_tiles_cover_several_per_plane():
-    from autolume_graph.gan.kernels.filtered_lrelu_tiles import FusedFilteredLReLU
 
     case = _inputs("up2_down2", torch.float32, "contiguous")
     h, w = case["x"].shape[2:]
@@ -144,21 +145,23 @@ def test_reference_network_layers(layer_outputs, model, layer, dtype):
     _check(cases[key], outputs[key])
 
 
-def test_off_cuda_the_activation_stays_polyphase():
+def test_off_cuda_the_triton_kernel_is_not_chosen():
     from autolume_graph.gan import kernels
     from autolume_graph.gan.filtered_lrelu import activation_kernel
+    from autolume_graph.gan.kernels import cpu_filtered_lrelu
 
     if kernels.interpreting():
         pytest.skip("TRITON_INTERPRET=1 is set for this whole run: the interpreter runs the kernels anywhere")
     assert not kernels.available("cpu").available
     assert kernels.available("cpu").reason
-    assert activation_kernel("cpu")[0] == "polyphase"
+    built = cpu_filtered_lrelu.support(wait_s=120)
+    kernel, reason = activation_kernel("cpu")
+    assert (kernel, reason) == (("fused", built.reason) if built.available else ("banded", built.reason))
 
 
 def _child(cases_path: str, out_path: str) -> None:
     """Runs in the child: every case through the fused kernel, results saved for the parent to check."""
     from autolume_graph.gan import kernels
-    from autolume_graph.gan.kernels.filtered_lrelu_tiles import FusedFilteredLReLU
 
     assert kernels.available("cpu").available, kernels.available("cpu").reason
     outputs = {}

@@ -27,7 +27,8 @@ class Support:
     reason: str  # what was found: the flag that makes it native, or why it is off
 
 
-def _cpu_flags() -> set[str]:
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as the kernel lists them (x86 and Arm Linux); empty elsewhere."""
     try:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
@@ -50,7 +51,7 @@ def _native_bfloat16() -> Support:
     if platform.system() == "Darwin":
         found = _mac_has_bf16()
         return Support(found, "Arm FEAT_BF16" if found else "this Mac reports no FEAT_BF16")
-    flags = _cpu_flags()
+    flags = cpu_flags()
     native = [flag for flag in NATIVE_BF16_FLAGS if flag in flags]
     if native:
         return Support(True, "+".join(native))

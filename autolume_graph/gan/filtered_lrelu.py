@@ -14,6 +14,11 @@ reads (a few times the multiply-adds of the filter, at matrix-product speed; on 
 CPU: x2 on 4x upsampling, about even on 2x).
 `CPU_BANDED = False` keeps the polyphase convolutions, for the side-by-side benchmark.
 
+Fastest on the CPU is our C kernel (`kernels/cpu_filtered_lrelu`), built at first use for the machine:
+it takes each channel through all the steps while the channel sits in cache (x4-8 over the banded
+path on the large layers here). Until it is built, or where it cannot be (no C compiler), the banded
+path runs; `activation_kernel` says which and why. `CPU_FUSED = False` keeps the torch paths.
+
 `filtered_lrelu_reference` is the literal definition that the fast paths are checked against. On CUDA
 the activation is one fused Triton kernel per layer (`kernels/`) where Triton runs, else the literal
 form, which beats the polyphase one there.
@@ -27,16 +32,20 @@ import torch
 import torch.nn.functional as F
 
 from . import kernels
+from .kernels import cpu_filtered_lrelu
+from .kernels.cpu_filtered_lrelu import CpuFilteredLReLU
 from .kernels.filtered_lrelu_tiles import FusedFilteredLReLU
 
 # On CUDA the fused kernel runs where `kernels.available` says it can; bench_gpu.py turns it off to compare.
 CUDA_USES_FUSED = True
-_FUSED_FAILURE: list[str] = []  # why the fused kernel failed to run here, once it has: it is not tried again
+_FUSED_FAILURE: dict[str, str] = {}  # device type: why its fused kernel failed, once it has (not tried again)
 # Without it, on CUDA the literal form's few large kernels beat many small polyphase ones when launched eagerly;
 # benchmarks/bench_gpu.py compares both (also under CUDA graphs) and may flip this.
 CUDA_USES_LITERAL = True
 # On the CPU: the upsampling as blocked matrix products (see module doc); False: polyphase convolutions.
 CPU_BANDED = True
+# On the CPU: the C kernel once it is built; False: the torch paths above, for the side-by-side benchmark.
+CPU_FUSED = True
 BLOCK_INPUT_ROWS = 16  # input rows each block of the banded upsampling steps by (measured best: 16 of 8..32)
 
 
@@ -180,19 +189,35 @@ class FilteredLReLU(torch.nn.Module):
         self.register_buffer("up_filter", None if up_filter is None else fu, persistent=False)
         self.register_buffer("down_filter", None if down_filter is None else down_filter.detach().to(
             torch.float32).cpu(), persistent=False)
-        self.fused = FusedFilteredLReLU(up_filter, down_filter, up, down, padding, in_size, gain, slope, clamp)
+        # The fused kernels' geometry is made on first use: a CPU never needs the CUDA one, nor a GPU the CPU's.
+        self.kernel_args = (up_filter, down_filter, up, down, [px0, px1, py0, py1], in_size, gain, slope, clamp)
+        self._fused_on: dict[str, FusedFilteredLReLU | CpuFilteredLReLU] = {}
+        if CPU_FUSED:
+            cpu_filtered_lrelu.support()  # starts the C kernel's build (on a thread of its own) while the model loads
+
+    def fused(self, device: torch.device) -> FusedFilteredLReLU | CpuFilteredLReLU:
+        """This layer's fused kernel for `device` (Triton on CUDA, C on the CPU), made the first time."""
+        key = str(device)
+        if key not in self._fused_on:
+            if device.type == "cpu":
+                self._fused_on[key] = CpuFilteredLReLU(*self.kernel_args)
+            else:
+                self._fused_on[key] = FusedFilteredLReLU(*self.kernel_args).to(device)
+        return self._fused_on[key]
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        if x.is_cuda:
-            kernel, _ = activation_kernel(x.device)
-            if kernel == "fused":
-                try:
-                    return self.fused(x, bias)
-                except Exception as exc:  # a GPU or toolchain Triton cannot compile for: the picture goes on
-                    _FUSED_FAILURE.append(f"fused kernel failed: {type(exc).__name__}: {exc}".splitlines()[0])
-                    kernel, _ = activation_kernel(x.device)
-            if kernel == "literal":
-                return filtered_lrelu_reference(x, self.up_filter, self.down_filter, bias, *self.literal_args)
+        kernel, _ = activation_kernel(x.device)
+        if kernel == "fused":
+            try:
+                if x.is_cuda:
+                    return self.fused(x.device)(x, bias)
+                return self.fused(x.device)(x.to(torch.float32), bias).to(x.dtype)
+            except Exception as exc:  # a GPU or toolchain the kernel fails on: the picture goes on
+                _FUSED_FAILURE.setdefault(x.device.type, f"fused kernel failed: {type(exc).__name__}: {exc}"
+                                          .splitlines()[0])
+                kernel, _ = activation_kernel(x.device)
+        if kernel == "literal":
+            return filtered_lrelu_reference(x, self.up_filter, self.down_filter, bias, *self.literal_args)
         c = x.shape[1]
         x = x + bias.view(1, -1, 1, 1)
         if self.upsampling and CPU_BANDED:
@@ -222,13 +247,22 @@ class FilteredLReLU(torch.nn.Module):
 
 
 def activation_kernel(device: torch.device | str) -> tuple[str, str]:
-    """The form the activation takes on `device` ("fused", "literal" or "polyphase"), and why."""
+    """The form the activation takes on `device` ("fused", "literal", "banded" or "polyphase"), and why."""
     device = torch.device(device)
+    if device.type == "cpu":
+        built = cpu_filtered_lrelu.support()
+        if device.type in _FUSED_FAILURE:
+            built = kernels.Support(False, _FUSED_FAILURE[device.type])
+        elif not CPU_FUSED:
+            built = kernels.Support(False, "C kernel switched off")
+        if built.available:
+            return "fused", built.reason
+        return ("banded" if CPU_BANDED else "polyphase"), built.reason
     if device.type != "cuda":
         return "polyphase", f"{device.type}: not CUDA"
     fused = kernels.available(device)
-    if _FUSED_FAILURE:
-        fused = kernels.Support(False, _FUSED_FAILURE[0])
+    if device.type in _FUSED_FAILURE:
+        fused = kernels.Support(False, _FUSED_FAILURE[device.type])
     elif not CUDA_USES_FUSED:
         fused = kernels.Support(False, "fused kernel switched off")
     if fused.available:

@@ -1,0 +1,115 @@
+"""Our C kernels for the CPU, compiled at first use for the machine they run on, loaded with ctypes.
+
+A wheel cannot know the CPU it will meet (AVX2 here, AVX-512 there, Arm on a Mac), so the source ships
+and the system's C compiler builds it with `-march=native`: the compiler, not us, picks the vector
+instructions this CPU has. The library is cached under the program's cache folder, named by a hash of
+the source, the compiler's version and the CPU's flags, so a changed source, compiler or CPU (a home
+folder shared between machines) builds anew. The build runs on a thread of its own; until it is done,
+or where it fails (no compiler: most Windows and Mac machines without developer tools), callers use
+their torch path and `status` says why. `AUTOLUME_CPU_KERNELS=off` keeps the torch paths.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..cpu_features import Support, cpu_flags
+from ..default_model import cache_dir
+
+SWITCH_ENV = "AUTOLUME_CPU_KERNELS"  # "off": never build or use the C kernels
+BUILD_TIMEOUT_S = 120.0
+FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c11")
+
+
+@dataclass
+class _Build:
+    """One source's build, started once per process."""
+
+    source: Path
+    done: threading.Event = field(default_factory=threading.Event)
+    library: ctypes.CDLL | None = None
+    reason: str = "building"
+
+
+_BUILDS: dict[Path, _Build] = {}
+_LOCK = threading.Lock()
+
+
+def _compiler() -> str | None:
+    return next((found for name in (os.environ.get("CC", ""), "cc", "gcc", "clang") if name
+                 for found in [shutil.which(name)] if found), None)
+
+
+def _compiler_version(compiler: str) -> str:
+    result = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30)
+    return result.stdout.splitlines()[0] if result.stdout else compiler
+
+
+def _library_path(source: Path, compiler: str) -> Path:
+    key = hashlib.sha256()
+    key.update(source.read_bytes())
+    for part in (_compiler_version(compiler), " ".join(FLAGS), platform.machine(), " ".join(sorted(cpu_flags()))):
+        key.update(part.encode())
+    return cache_dir() / "kernels" / f"{source.stem}-{key.hexdigest()[:16]}.so"
+
+
+def _build(job: _Build) -> None:
+    try:
+        compiler = _compiler()
+        if compiler is None:
+            job.reason = "no C compiler found (cc, gcc or clang): the torch path runs"
+            return
+        target = _library_path(job.source, compiler)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+                built = Path(scratch) / target.name
+                result = subprocess.run([compiler, *FLAGS, str(job.source), "-o", str(built), "-lm"],
+                                        capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+                if result.returncode != 0:
+                    first = (result.stderr.strip().splitlines() or ["no message"])[0]
+                    job.reason = f"{Path(compiler).name} failed on {job.source.name}: {first}"
+                    return
+                os.replace(built, target)  # atomic: another process never loads half a file
+        job.library = ctypes.CDLL(str(target))
+        job.reason = f"{job.source.stem} built with {Path(compiler).name} -march=native"
+    except Exception as exc:  # a timeout, a full disk, an unloadable file: the torch path goes on
+        job.reason = f"building {job.source.name} failed: {type(exc).__name__}: {exc}".splitlines()[0]
+    finally:
+        job.done.set()
+
+
+def start(source: Path) -> _Build:
+    """The build of `source`, started on a thread of its own the first time it is asked for."""
+    with _LOCK:
+        job = _BUILDS.get(source)
+        if job is None:
+            job = _BUILDS[source] = _Build(source)
+            if os.environ.get(SWITCH_ENV, "").lower() == "off":
+                job.reason = f"C kernels switched off ({SWITCH_ENV}=off)"
+                job.done.set()
+            else:
+                threading.Thread(target=_build, args=(job,), name=f"build {source.stem}", daemon=True).start()
+    return job
+
+
+def library(source: Path, wait_s: float = 0.0) -> ctypes.CDLL | None:
+    """The loaded library if it is built (waiting up to `wait_s` for it), else None; starts the build."""
+    job = start(source)
+    job.done.wait(wait_s)
+    return job.library
+
+
+def status(source: Path) -> Support:
+    """Whether the library is loaded, and what was built or why not (while building: "building")."""
+    job = start(source)
+    return Support(job.library is not None, job.reason)

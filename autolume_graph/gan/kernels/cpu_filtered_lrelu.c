@@ -1,0 +1,147 @@
+/* StyleGAN3's filtered leaky ReLU on the CPU, one channel plane at a time while it sits in cache.
+ *
+ * Written with torch operators, each step of the activation (upsample rows, upsample columns,
+ * leaky ReLU, downsample columns, downsample rows) reads and writes every channel's whole map in
+ * main memory; at 256 px that traffic, not arithmetic, is most of a frame. Here one thread takes a
+ * channel plane through all the steps in buffers of a few hundred kilobytes, so the data stays in
+ * the caches between steps.
+ *
+ * Every step is the same primitive: each output row is a weighted sum of a few input rows, the
+ * rows and weights given by a table (`combine_rows`). Upsampling (zero-stuffing, padding and the
+ * low-pass at the raised rate) and downsampling (low-pass, keep every down-th sample) are both
+ * such banded operators along one axis; the tables are built in Python from the definition. Rows
+ * are contiguous, so the sums run along them with the compiler's vector instructions; the
+ * horizontal steps run on the transposed plane. A radial down filter comes as a sum of separable
+ * terms (its singular value decomposition), each a pair of row and column steps.
+ *
+ * Built at first use with the machine's own instruction set (`-march=native`, see cpu_build.py).
+ * Called through ctypes, which releases the GIL, on disjoint ranges of planes from several threads.
+ */
+#include <stdlib.h>
+
+/* Vectors as wide as the CPU's (the compiler maps them onto AVX-512, AVX2, SSE or NEON registers). */
+#if defined(__AVX512F__)
+#define VECTOR_BYTES 64
+#else
+#define VECTOR_BYTES 32
+#endif
+typedef float vec __attribute__((vector_size(VECTOR_BYTES)));
+typedef float vec_unaligned __attribute__((vector_size(VECTOR_BYTES), aligned(4)));
+#define LANES ((int)(VECTOR_BYTES / sizeof(float)))
+
+static inline vec load(const float *p) { return *(const vec_unaligned *)p; }
+static inline void store(float *p, vec v) { *(vec_unaligned *)p = v; }
+
+/* out[r][x] (+)= sum_t w[r][t] * in[idx[r][t]][x] for r < rows, x < width; four vectors of a row are
+ * summed in registers over all taps before they are stored. */
+static void combine_rows(const float *restrict in, int width, const int *restrict idx,
+                         const float *restrict w, int rows, int taps, float *restrict out, int accumulate) {
+    for (int r = 0; r < rows; r++) {
+        const int *ri = idx + (size_t)r * taps;
+        const float *rw = w + (size_t)r * taps;
+        float *o = out + (size_t)r * width;
+        int x = 0;
+        for (; x + 4 * LANES <= width; x += 4 * LANES) {
+            vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            for (int t = 0; t < taps; t++) {
+                const float *src = in + (size_t)ri[t] * width + x;
+                const vec wt = rw[t] - (vec){0};
+                a0 += wt * load(src);
+                a1 += wt * load(src + LANES);
+                a2 += wt * load(src + 2 * LANES);
+                a3 += wt * load(src + 3 * LANES);
+            }
+            if (accumulate) {
+                a0 += load(o + x); a1 += load(o + x + LANES); a2 += load(o + x + 2 * LANES); a3 += load(o + x + 3 * LANES);
+            }
+            store(o + x, a0); store(o + x + LANES, a1); store(o + x + 2 * LANES, a2); store(o + x + 3 * LANES, a3);
+        }
+        for (; x + LANES <= width; x += LANES) {
+            vec a = {0};
+            for (int t = 0; t < taps; t++) a += (rw[t] - (vec){0}) * load(in + (size_t)ri[t] * width + x);
+            store(o + x, accumulate ? a + load(o + x) : a);
+        }
+        for (; x < width; x++) {
+            float a = 0.0f;
+            for (int t = 0; t < taps; t++) a += rw[t] * in[(size_t)ri[t] * width + x];
+            o[x] = accumulate ? a + o[x] : a;
+        }
+    }
+}
+
+typedef int ivec __attribute__((vector_size(VECTOR_BYTES)));
+
+static inline vec pick(ivec mask, vec yes, vec no) { return (vec)(((ivec)yes & mask) | ((ivec)no & ~mask)); }
+
+/* Leaky ReLU (slope), then clamp to [-clamp, clamp] unless clamp < 0, in place; NaN stays NaN. */
+static void activate(float *restrict v, size_t count, float slope, float clamp) {
+    const int clamping = clamp >= 0.0f;
+    const vec zero = {0}, hi = clamp - zero, lo = -clamp - zero, s = slope - zero;
+    size_t i = 0;
+    for (; i + LANES <= count; i += LANES) {
+        vec x = load(v + i);
+        x = pick(x < zero, x * s, x);
+        if (clamping) x = pick(x > hi, hi, pick(x < lo, lo, x));
+        store(v + i, x);
+    }
+    for (; i < count; i++) {
+        float x = v[i] < 0.0f ? v[i] * slope : v[i];
+        if (clamping) x = x > clamp ? clamp : (x < -clamp ? -clamp : x);
+        v[i] = x;
+    }
+}
+
+/* out[c][r] = in[r][c], in tiles that stay in the first-level cache. */
+static void transpose(const float *restrict in, int rows, int cols, float *restrict out) {
+    enum { TILE = 16 };
+    for (int r0 = 0; r0 < rows; r0 += TILE) {
+        const int r1 = r0 + TILE < rows ? r0 + TILE : rows;
+        for (int c0 = 0; c0 < cols; c0 += TILE) {
+            const int c1 = c0 + TILE < cols ? c0 + TILE : cols;
+            for (int c = c0; c < c1; c++)
+                for (int r = r0; r < r1; r++) out[(size_t)c * rows + r] = in[(size_t)r * cols + c];
+        }
+    }
+}
+
+/* A banded operator along one axis: `rows` outputs, each the sum of `taps` weighted inputs. */
+typedef struct {
+    int rows, taps;
+    const int *idx;
+    const float *w;
+} Band;
+
+/* Planes [plane0, plane1) of x [planes][h][w] (plane p is channel p % channels) into out [planes][hd][wd]:
+ * up_y, transpose, up_x with the activation, then for each of `terms` separable down filters
+ * down_x, transpose, down_y (summed). Returns 0, or -1 when the buffers cannot be allocated. */
+int filtered_lrelu_planes(const float *x, const float *bias, int channels, int plane0, int plane1,
+                          int h, int w, Band up_y, Band up_x, float slope, float clamp,
+                          int terms, const Band *down_x, const Band *down_y, float *out) {
+    const int hu = up_y.rows, wu = up_x.rows, wd = down_x[0].rows, hd = down_y[0].rows;
+    const size_t row_major = (size_t)hu * (w > wd ? w : wd);  /* [hu][w] after up_y, [wd][hu] after down_x */
+    float *plane = malloc(sizeof(float) * (size_t)h * w);
+    float *a = malloc(sizeof(float) * row_major);
+    float *b = malloc(sizeof(float) * row_major);
+    float *up = malloc(sizeof(float) * (size_t)wu * hu);
+    if (!plane || !a || !b || !up) {
+        free(plane); free(a); free(b); free(up);
+        return -1;
+    }
+    for (int p = plane0; p < plane1; p++) {
+        const float *src = x + (size_t)p * h * w;
+        const float shift = bias[p % channels];
+        for (size_t i = 0; i < (size_t)h * w; i++) plane[i] = src[i] + shift;
+        combine_rows(plane, w, up_y.idx, up_y.w, hu, up_y.taps, a, 0);      /* [hu][w] */
+        transpose(a, hu, w, b);                                              /* [w][hu] */
+        combine_rows(b, hu, up_x.idx, up_x.w, wu, up_x.taps, up, 0);        /* [wu][hu] */
+        activate(up, (size_t)wu * hu, slope, clamp);
+        float *dst = out + (size_t)p * hd * wd;
+        for (int t = 0; t < terms; t++) {
+            combine_rows(up, hu, down_x[t].idx, down_x[t].w, wd, down_x[t].taps, a, 0);
+            transpose(a, wd, hu, b);                                         /* [hu][wd] */
+            combine_rows(b, wd, down_y[t].idx, down_y[t].w, hd, down_y[t].taps, dst, t > 0);
+        }
+    }
+    free(plane); free(a); free(b); free(up);
+    return 0;
+}
