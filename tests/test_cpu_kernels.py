@@ -57,7 +57,9 @@ def test_fused_activation_equals_the_definition(built, up, up_taps, down, down_t
     gain, slope = (1.0, 1.0) if up_taps == 1 and up == 1 else (math.sqrt(2), 0.2)
     x = torch.randn(2, channels, h, w, generator=gen) * 3
     bias = torch.randn(channels, generator=gen)
-    got = CpuFilteredLReLU(fu, fd, up, down, padding, (w, h), gain, slope, clamp)(x, bias)
+    scale = torch.rand(2, channels, generator=gen) + 0.5  # the demodulation, folded into the first pass
+    got = CpuFilteredLReLU(fu, fd, up, down, padding, (w, h), gain, slope, clamp)(x, bias, scale)
+    x = x * scale[:, :, None, None]
     expected = _definition(x, fu, fd, bias, up, down, padding, gain, slope, clamp)
     assert got.shape == expected.shape
     assert got.dtype == torch.float32
@@ -111,7 +113,7 @@ def test_bfloat16_goes_through_float32_and_comes_back(built):
 
 
 def test_a_failing_kernel_switches_to_the_torch_path_and_says_why(built, monkeypatch):
-    def broken(self, x, bias):
+    def broken(self, x, bias, scale=None):
         raise MemoryError("no buffers")
 
     monkeypatch.setattr(filtered_lrelu, "_FUSED_FAILURE", {})

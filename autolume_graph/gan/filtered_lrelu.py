@@ -205,17 +205,18 @@ class FilteredLReLU(torch.nn.Module):
                 self._fused_on[key] = FusedFilteredLReLU(*self.kernel_args).to(device)
         return self._fused_on[key]
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bias: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """The activation of x * scale + bias, scale [B, C] (the demodulation; the C kernel folds it in)."""
         kernel, _ = activation_kernel(x.device)
         if kernel == "fused":
             try:
-                if x.is_cuda:
-                    return self.fused(x.device)(x, bias)
-                return self.fused(x.device)(x.to(torch.float32), bias).to(x.dtype)
-            except Exception as exc:  # a GPU or toolchain the kernel fails on: the picture goes on
+                return self._fused_forward(x, bias, scale)
+            except Exception as exc:  # a GPU, toolchain or machine the kernel fails on: the picture goes on
                 _FUSED_FAILURE.setdefault(x.device.type, f"fused kernel failed: {type(exc).__name__}: {exc}"
                                           .splitlines()[0])
                 kernel, _ = activation_kernel(x.device)
+        if scale is not None:
+            x = x * scale.view(*scale.shape, 1, 1).to(x.dtype)
         if kernel == "literal":
             return filtered_lrelu_reference(x, self.up_filter, self.down_filter, bias, *self.literal_args)
         c = x.shape[1]
@@ -236,6 +237,12 @@ class FilteredLReLU(torch.nn.Module):
             return x * self.gain if self.gain != 1 else x
         x = F.conv2d(x, self.down_w, stride=(1, self.down), groups=c)
         return F.conv2d(x, self.down_h, stride=(self.down, 1), groups=c)
+
+    def _fused_forward(self, x: torch.Tensor, bias: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
+        kernel = self.fused(x.device)
+        if x.is_cuda:
+            return kernel(x if scale is None else x * scale.view(*scale.shape, 1, 1).to(x.dtype), bias)
+        return kernel(x.to(torch.float32), bias, scale).to(x.dtype)
 
     def _banded_upsample(self, x: torch.Tensor) -> torch.Tensor:
         """Both axes' upsampling on the NHWC memory of channels_last x; the result is channels_last."""

@@ -163,22 +163,24 @@ class SynthesisLayer(torch.nn.Module):
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel**2))
         else:
             styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
-        # Modulating the input instead of the weight is the same sum, and keeps one batched conv.
-        x = x * (styles * self.magnitude_ema.rsqrt()).view(*styles.shape, 1, 1)
+        gains = (styles * self.magnitude_ema.rsqrt()).view(*styles.shape, 1, 1)
         pad = self.conv_kernel - 1
         if self._uses_winograd(x):
             # The conv pads by 2 ("full" 3x3): one more ring of zeros around Winograd's padding of 1.
             filters = derived(self, "winograd", (self.weight,), lambda: winograd.transform_weight(self._weight()))
             wsq = derived(self, "wsq", (self.weight,), lambda: self._weight().square().sum(dim=[2, 3]).t())
-            x = winograd.conv3x3(F.pad(x, [pad - 1] * 4), filters)
+            x = winograd.conv3x3(F.pad(x * gains, [pad - 1] * 4), filters)  # its filters stay cached
         else:
             weight = self._weight()
-            x = F.conv2d(x, weight, padding=pad)
             wsq = None if self.is_torgb else weight.square().sum(dim=[2, 3]).t()
-        if not self.is_torgb:
-            dcoefs = (styles.square() @ wsq + 1e-8).rsqrt()
-            x = x * dcoefs.view(*dcoefs.shape, 1, 1)
-        return self.act(x, self.bias)
+            # Modulating the input or the weight is the same sum: the input keeps one batched conv for many
+            # samples; for one, the weight is fewer numbers to scale wherever the map outnumbers O x k x k.
+            if x.shape[0] == 1 and weight[:, 0].numel() < x.shape[2] * x.shape[3]:
+                x = F.conv2d(x, weight * gains.view(1, -1, 1, 1), padding=pad)
+            else:
+                x = F.conv2d(x * gains, weight, padding=pad)
+        dcoefs = None if self.is_torgb else (styles.square() @ wsq + 1e-8).rsqrt()
+        return self.act(x, self.bias, dcoefs)  # the demodulation rides on the activation's first pass
 
     def _weight(self) -> torch.Tensor:
         """The weight, pre-normalised (as the reference does, for fp16 range) unless toRGB."""

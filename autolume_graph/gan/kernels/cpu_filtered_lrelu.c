@@ -112,9 +112,10 @@ typedef struct {
 } Band;
 
 /* Planes [plane0, plane1) of x [planes][h][w] (plane p is channel p % channels) into out [planes][hd][wd]:
- * up_y, transpose, up_x with the activation, then for each of `terms` separable down filters
- * down_x, transpose, down_y (summed). Returns 0, or -1 when the buffers cannot be allocated. */
-int filtered_lrelu_planes(const float *x, const float *bias, int channels, int plane0, int plane1,
+ * x * scale[p] (the demodulation, unless scale is NULL) + bias, up_y, transpose, up_x, the activation,
+ * then for each of `terms` separable down filters down_x, transpose, down_y (summed).
+ * Returns 0, or -1 when the buffers cannot be allocated. */
+int filtered_lrelu_planes(const float *x, const float *scale, const float *bias, int channels, int plane0, int plane1,
                           int h, int w, Band up_y, Band up_x, float slope, float clamp,
                           int terms, const Band *down_x, const Band *down_y, float *out) {
     const int hu = up_y.rows, wu = up_x.rows, wd = down_x[0].rows, hd = down_y[0].rows;
@@ -129,8 +130,8 @@ int filtered_lrelu_planes(const float *x, const float *bias, int channels, int p
     }
     for (int p = plane0; p < plane1; p++) {
         const float *src = x + (size_t)p * h * w;
-        const float shift = bias[p % channels];
-        for (size_t i = 0; i < (size_t)h * w; i++) plane[i] = src[i] + shift;
+        const float shift = bias[p % channels], factor = scale ? scale[p] : 1.0f;
+        for (size_t i = 0; i < (size_t)h * w; i++) plane[i] = src[i] * factor + shift;
         combine_rows(plane, w, up_y.idx, up_y.w, hu, up_y.taps, a, 0);      /* [hu][w] */
         transpose(a, hu, w, b);                                              /* [w][hu] */
         combine_rows(b, hu, up_x.idx, up_x.w, wu, up_x.taps, up, 0);        /* [wu][hu] */

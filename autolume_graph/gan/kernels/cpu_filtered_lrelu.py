@@ -107,13 +107,16 @@ class CpuFilteredLReLU:
         self._keep.extend(arrays)
         return band
 
-    def __call__(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, bias: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """The activation of x * scale (per sample and channel, [B, C]; none: 1) + bias."""
         lib = _library()
         batch, channels, h, w = x.shape
         if (h, w) != self.in_hw:
             raise ValueError(f"this layer takes {self.in_hw[0]}x{self.in_hw[1]} maps, not {h}x{w}")
         x = x.contiguous()
         bias = bias.detach().to(torch.float32).contiguous()
+        if scale is not None:
+            scale = scale.detach().to(torch.float32).reshape(batch * channels).contiguous()
         out = x.new_empty(batch, channels, *self.out_hw)
         planes = batch * channels
         parts = max(1, min(torch.get_num_threads(), planes))
@@ -121,7 +124,8 @@ class CpuFilteredLReLU:
 
         def run(first: int, last: int) -> int:
             return lib.filtered_lrelu_planes(
-                ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(bias.data_ptr()), channels, first, last, h, w,
+                ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(None if scale is None else scale.data_ptr()),
+                ctypes.c_void_p(bias.data_ptr()), channels, first, last, h, w,
                 self.up_y, self.up_x, self.slope, self.clamp, self.terms, self.down_x, self.down_y,
                 ctypes.c_void_p(out.data_ptr()))
 
@@ -143,7 +147,8 @@ def _library() -> ctypes.CDLL:
     if not hasattr(lib, "_signature_set"):
         fn = lib.filtered_lrelu_planes
         fn.restype = ctypes.c_int
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_int,
                        ctypes.c_int, Band, Band, ctypes.c_float, ctypes.c_float, ctypes.c_int,
                        ctypes.POINTER(Band), ctypes.POINTER(Band), ctypes.c_void_p]
         lib._signature_set = True
