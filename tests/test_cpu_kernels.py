@@ -75,7 +75,7 @@ def test_radial_filter_terms_sum_to_the_filter():
     assert 1 < len(terms) < 12  # cut where the singular values fall below float32's resolution
     rebuilt = sum(np.outer(fy, fx) for fx, fy in terms)
     flipped = fd.double().numpy()[::-1, ::-1] * 2.0
-    assert np.abs(rebuilt - flipped).max() <= 1e-6 * np.abs(flipped).max()
+    assert np.abs(rebuilt - flipped).max() <= 1e-5 * np.abs(flipped).max()
 
 
 @pytest.mark.parametrize("name", ["sg3t_64_tiny", "sg3r_64_tiny"])

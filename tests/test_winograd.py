@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from autolume_graph.gan import winograd
 from autolume_graph.gan.default_model import make_random_model
+from autolume_graph.gan.kernels import cpu_winograd
 from autolume_graph.gan.stylegan2 import make_settings
 
 
@@ -24,7 +27,9 @@ def test_matches_direct_convolution(shape: tuple[int, ...], layout: torch.memory
     assert (got - want).abs().max().item() < 1e-4
 
 
-def test_pays_off_on_small_wide_layers_only() -> None:
+def test_with_torch_transforms_it_pays_on_small_wide_layers_only(monkeypatch) -> None:
+    monkeypatch.setattr(winograd, "C_TRANSFORMS", False)
+    assert not winograd.transforms().available
     assert winograd.pays_off(512, 512, 64, 64)
     assert winograd.pays_off(256, 256, 8, 8)
     assert not winograd.pays_off(256, 256, 128, 128)  # map too large for the channel count
@@ -33,7 +38,16 @@ def test_pays_off_on_small_wide_layers_only() -> None:
     assert not winograd.pays_off(512, 512, 4, 4)  # a single tile
 
 
-def test_fast_path_uses_it_and_renders_the_same_picture() -> None:
+def test_with_c_transforms_it_pays_from_128_channels_and_16_px_at_any_size(c_transforms) -> None:
+    assert winograd.pays_off(512, 512, 148, 148)
+    assert winograd.pays_off(128, 181, 276, 276)
+    assert winograd.pays_off(256, 256, 16, 16)
+    assert not winograd.pays_off(64, 512, 64, 64)  # too few channels
+    assert not winograd.pays_off(512, 512, 8, 8)  # too few tiles
+
+
+def test_fast_path_uses_it_and_renders_the_same_picture(monkeypatch) -> None:
+    monkeypatch.setattr(winograd, "C_TRANSFORMS", False)  # the layer choice of the torch transforms
     model = make_random_model(make_settings(32, z_dim=64, w_dim=64, mapping_layers=2, channel_base=8192,
                                             channel_max=256), seed=5)
     ws = model.mapping(torch.randn(2, 64, generator=torch.Generator().manual_seed(1)), psi=0.8)
@@ -47,3 +61,44 @@ def test_fast_path_uses_it_and_renders_the_same_picture() -> None:
     # 256 channels at every resolution (channel_base 8192): the 3x3 convolutions from 8 px on
     assert {layer.name for layer in layers} == {"b8.conv1", "b16.conv1", "b32.conv1"}
     assert (used - direct).abs().max().item() < 1e-4
+
+
+@pytest.fixture
+def c_transforms():
+    support = cpu_winograd.support(wait_s=120)
+    if not support.available:
+        if os.environ.get("AUTOLUME_CI"):
+            pytest.fail(f"the C transforms must build under CI: {support.reason}")
+        pytest.skip(support.reason)
+
+
+@pytest.mark.parametrize("shape", [(1, 128, 64, 16, 16), (2, 32, 48, 13, 7), (1, 8, 8, 1, 1), (3, 16, 24, 5, 9),
+                                   (1, 9, 20, 30, 11)])  # channels not a multiple of the vector width
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("pad", [1, 2])
+def test_c_transforms_match_direct_convolution_with_gains(c_transforms, monkeypatch, shape, layout, pad) -> None:
+    monkeypatch.setattr(cpu_winograd, "BLOCK_BYTES", 4096)  # several blocks of tiles even on small maps
+    batch, cin, cout, height, width = shape
+    gen = torch.Generator().manual_seed(sum(shape) + pad)
+    x = torch.randn(batch, cin, height, width, generator=gen).contiguous(memory_format=layout)
+    weight = torch.randn(cout, cin, 3, 3, generator=gen) / (9 * cin) ** 0.5
+    gains = torch.rand(batch, cin, generator=gen) + 0.5
+    got = winograd.conv3x3(x, winograd.transform_weight(weight), pad, gains)
+    want = F.conv2d(x * gains[:, :, None, None], weight, padding=pad)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    assert got.is_contiguous(memory_format=layout) or height * width == 1  # a 1x1 map is both layouts
+    assert (got - want).abs().max().item() < 1e-4
+
+
+def test_c_transforms_make_the_same_picture_as_torch_transforms(c_transforms, monkeypatch) -> None:
+    model = make_random_model(make_settings(64, z_dim=64, w_dim=64, mapping_layers=2, channel_base=8192,
+                                            channel_max=256), seed=6)
+    ws = model.mapping(torch.randn(1, 64, generator=torch.Generator().manual_seed(2)))
+    with torch.no_grad():
+        fast = model.synthesis(ws, noise_mode="const")
+        used = [m.name for m in model.synthesis.modules() if "winograd" in m.__dict__.get("_derived", {})]
+        monkeypatch.setattr(winograd, "C_TRANSFORMS", False)
+        model.synthesis.winograd = False
+        direct = model.synthesis(ws, noise_mode="const")
+    assert {"b16.conv1", "b32.conv1", "b64.conv1"} <= set(used)  # 256 channels from 16 px on
+    assert (fast - direct).abs().max().item() < 1e-4

@@ -9,12 +9,12 @@ so truncation pulls toward a typical picture. The file is written once in our sa
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..cache_folder import cache_dir
 from .layers import ACTIVATION_GAINS, bias_act
 from .safe_format import SUFFIX, save_model
 from .stylegan2 import StyleGAN2, build_from_settings, make_settings
@@ -23,13 +23,6 @@ SEED = 20240611
 VERSION = 1
 RESOLUTION = 256
 SETTINGS = make_settings(RESOLUTION, mapping_layers=8, channel_base=4096, channel_max=128)
-
-
-def cache_dir() -> Path:
-    """`$AUTOLUME_CACHE`, else `~/.cache/autolume-graph` (created)."""
-    path = Path(os.environ.get("AUTOLUME_CACHE") or Path.home() / ".cache" / "autolume-graph")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def default_model_file() -> Path:

@@ -12,7 +12,7 @@ conversion code invalidates every old entry without anyone having to remember a 
 Size and mtime alone could collide (a copy that keeps mtimes); the content hash cannot.
 Touching the file makes a new key (the old entry ages out).
 
-Where: `$AUTOLUME_MODEL_CACHE`, else `models/` in the program's cache folder (`default_model.cache_dir`:
+Where: `$AUTOLUME_MODEL_CACHE`, else `models/` in the program's cache folder (`cache_folder.cache_dir`:
 `$AUTOLUME_CACHE`, else `~/.cache/autolume-graph`), beside the default model: entries are derived
 data anyone can rebuild, so they stay out of the artist's show folders (which get copied and backed
 up) and one conversion serves every working folder. Entries made by other code are never used (see

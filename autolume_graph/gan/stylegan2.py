@@ -296,17 +296,15 @@ class SynthesisLayer(torch.nn.Module):
         dg = (styles.square() @ wsq + 1e-8).rsqrt() * g
         use_winograd = run.winograd and self.up == 1 and (kh, kw, self.padding) == (3, 3, 1) \
             and winograd.pays_off(x.shape[1], out_ch, x.shape[2], x.shape[3])
-        if use_winograd or out_ch * kh * kw >= x.shape[2] * x.shape[3]:
-            x = x * styles[:, :, None, None]
-            if use_winograd:
-                filters = derived(self, "winograd", (weight,), lambda: winograd.transform_weight(weight))
-                x = winograd.conv3x3(x, filters)
-            else:
-                # One fixed layout, so that equal weights give bit-equal images whatever their strides;
-                # channels_last like x, or every convolution would convert the weight again.
-                shared = derived(self, "weight", (weight,),
-                                 lambda: weight.contiguous(memory_format=torch.channels_last))
-                x = self._conv(x, shared, x.shape[0])
+        if use_winograd:  # the styles scale the input inside the transform
+            filters = derived(self, "winograd", (weight,), lambda: winograd.transform_weight(weight))
+            x = winograd.conv3x3(x, filters, gains=styles).contiguous(memory_format=torch.channels_last)
+            x.mul_(dg[:, :, None, None])
+        elif out_ch * kh * kw >= x.shape[2] * x.shape[3]:
+            # One fixed layout, so that equal weights give bit-equal images whatever their strides;
+            # channels_last like x, or every convolution would convert the weight again.
+            shared = derived(self, "weight", (weight,), lambda: weight.contiguous(memory_format=torch.channels_last))
+            x = self._conv(x * styles[:, :, None, None], shared, x.shape[0])
             x.mul_(dg[:, :, None, None])
         else:
             x = self._conv(x, weight * styles[:, None, :, None, None] * dg[:, :, None, None, None],

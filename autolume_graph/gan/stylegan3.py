@@ -166,10 +166,9 @@ class SynthesisLayer(torch.nn.Module):
         gains = (styles * self.magnitude_ema.rsqrt()).view(*styles.shape, 1, 1)
         pad = self.conv_kernel - 1
         if self._uses_winograd(x):
-            # The conv pads by 2 ("full" 3x3): one more ring of zeros around Winograd's padding of 1.
             filters = derived(self, "winograd", (self.weight,), lambda: winograd.transform_weight(self._weight()))
             wsq = derived(self, "wsq", (self.weight,), lambda: self._weight().square().sum(dim=[2, 3]).t())
-            x = winograd.conv3x3(F.pad(x * gains, [pad - 1] * 4), filters)  # its filters stay cached
+            x = winograd.conv3x3(x, filters, pad, gains.view(gains.shape[:2]))  # its filters stay cached
         else:
             weight = self._weight()
             wsq = None if self.is_torgb else weight.square().sum(dim=[2, 3]).t()

@@ -3,9 +3,12 @@
 oneDNN's direct convolution already runs at the CPU's peak multiply-add rate, so the only way to a
 faster 3x3 layer is fewer multiply-adds: F(4x4, 3x3) computes each 4x4 output tile from a 6x6
 input tile with 36 products per channel pair instead of 144, as 36 matrix products over all tiles.
-The input and output transforms are memory-bound, so it pays where channels are many and the map
-is small (the low-resolution layers of a StyleGAN, 512 channels at 16..64 px: x1.8-2.0 measured
-here) and loses on large maps with few channels; `pays_off` draws that line.
+The input and output transforms are memory-bound. Written with torch operators they pay only where
+channels are many and the map is small (512 channels at 16..64 px: x1.8-2.0 on an AVX-512 CPU) and
+lose on large maps with few channels. Our C transforms (`kernels/cpu_winograd`, built at first use)
+make each one a single pass in cache and move the line: on a 2-core AVX2 CPU x1.1-2.6 over oneDNN's
+direct convolution from 128 channels and 16 px up to 276 px maps (`python benchmarks/bench_winograd.py`).
+`pays_off` draws the line for whichever transforms run here.
 
 Precision: float32 throughout with the transform of the weight done once in float64; the result
 differs from the direct convolution by ~5e-5 of the activations' scale. Memory: the cached
@@ -19,6 +22,9 @@ import functools
 
 import torch
 import torch.nn.functional as F
+
+from .cpu_features import Support
+from .kernels import cpu_winograd
 
 TILE = 4  # output tile side; the input tile is TILE + 2
 # Interpolation points 0, 1, -1, 2, -2 and infinity: the standard, best-conditioned choice for F(4, 3).
@@ -35,6 +41,11 @@ _AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 
 MIN_CHANNELS = 256
 MIN_SIDE = 8
 CHANNELS_PER_SIDE = 4
+# With the C transforms (measured on a 2-core AVX2 CPU, channels in and out 128..512, maps 8..276 px):
+# x1.1-2.6 from 128 channels and 16 px at every map size tried; 8 px maps lose in one layout of two.
+C_MIN_CHANNELS = 128
+C_MIN_SIDE = 16
+C_TRANSFORMS = True  # False: the torch transforms even where the C ones are built (for benchmarks)
 
 
 @functools.cache
@@ -44,9 +55,18 @@ def _data_transforms(dtype: torch.dtype, device: torch.device) -> tuple[torch.Te
         return torch.tensor(_BT, dtype=dtype, device=device), torch.tensor(_AT, dtype=dtype, device=device)
 
 
+def transforms() -> Support:
+    """Whether the C transforms run here (the build started at import), and what was built or why not."""
+    if not C_TRANSFORMS:
+        return Support(False, "C transforms switched off")
+    return cpu_winograd.support()
+
+
 def pays_off(in_channels: int, out_channels: int, height: int, width: int) -> bool:
-    """Whether F(4x4, 3x3) beats the direct convolution for this layer shape (see module doc)."""
+    """Whether F(4x4, 3x3) beats the direct convolution for this layer shape on the CPU (see module doc)."""
     channels = min(in_channels, out_channels)
+    if transforms().available:
+        return channels >= C_MIN_CHANNELS and min(height, width) >= C_MIN_SIDE
     return channels >= MIN_CHANNELS and MIN_SIDE <= min(height, width) \
         and max(height, width) * CHANNELS_PER_SIDE <= channels
 
@@ -58,11 +78,19 @@ def transform_weight(weight: torch.Tensor) -> torch.Tensor:
     return u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
 
 
-def conv3x3(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """`F.conv2d(x, weight, padding=1)` for u = `transform_weight(weight)`; x [B, C, H, W] float32.
+def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor | None = None) -> torch.Tensor:
+    """`F.conv2d(x * gains, weight, padding=pad)` for u = `transform_weight(weight)`; x [B, C, H, W]
+    float32, gains [B, C] (the style modulation) or None, pad >= 1.
 
-    The result is [B, O, H, W] in channels_last layout. Works on the channels_last view of x.
+    By the C transforms where they are built (the result in x's layout), else by torch operators
+    (the result channels_last).
     """
+    if x.device.type == "cpu" and transforms().available:
+        return cpu_winograd.conv3x3(x, u, pad, gains)
+    if gains is not None:
+        x = x * gains.view(*gains.shape, 1, 1)
+    if pad != 1:
+        x = F.pad(x, [pad - 1] * 4)
     batch, channels, height, width = x.shape
     out_ch = u.shape[2]
     bt, at = _data_transforms(x.dtype, x.device)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import dearpygui.dearpygui as dpg
 
-from autolume_graph.gan.default_model import cache_dir
+from autolume_graph.cache_folder import cache_dir
 from autolume_graph.graph import Graph
 from autolume_graph.recent import push_recent, read_recent
 from autolume_graph.runtime import Runtime

@@ -14,7 +14,7 @@ from pathlib import Path
 import dearpygui.dearpygui as dpg
 
 from autolume_graph.atomic import write_atomic
-from autolume_graph.gan.default_model import cache_dir
+from autolume_graph.cache_folder import cache_dir
 from autolume_graph.morph import MAX_SECONDS
 from autolume_graph.presets import PresetFolder
 from autolume_graph.recent import push_recent, read_recent

@@ -21,9 +21,10 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ...cache_folder import cache_dir
 from ..cpu_features import Support, cpu_flags
-from ..default_model import cache_dir
 
 SWITCH_ENV = "AUTOLUME_CPU_KERNELS"  # "off": never build or use the C kernels
 BUILD_TIMEOUT_S = 120.0
@@ -107,6 +108,17 @@ def library(source: Path, wait_s: float = 0.0) -> ctypes.CDLL | None:
     job = start(source)
     job.done.wait(wait_s)
     return job.library
+
+
+def function(source: Path, name: str, restype: Any, argtypes: list[Any]) -> Any:
+    """The library's function `name` with its C signature declared, or None while it is not built."""
+    lib = library(source)
+    if lib is None:
+        return None
+    fn = getattr(lib, name)
+    if fn.argtypes is None:
+        fn.restype, fn.argtypes = restype, argtypes
+    return fn
 
 
 def status(source: Path) -> Support:

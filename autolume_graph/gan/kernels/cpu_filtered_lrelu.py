@@ -5,25 +5,23 @@ writes each as a table (for every output row: which input rows, with which weigh
 upfirdn2d's definition (zero-stuff, pad, convolve with the flipped filter times the gain, keep every
 down-th sample), and hands the tables to `cpu_filtered_lrelu.c`, which runs all steps on one channel
 plane at a time. A radial down filter is its singular value decomposition cut where the terms fall
-below float32's resolution (3 to 5 separable terms for StyleGAN3-R's 12x12 jinc filters).
-Planes are split between `torch.get_num_threads()` threads; ctypes releases the GIL for each call.
+below float32's resolution (2 to 4 separable terms for StyleGAN3-R's 12x12 jinc filters).
+Planes are split between threads (`cpu_threads`).
 """
 
 from __future__ import annotations
 
 import ctypes
-import functools
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..cpu_features import Support
-from . import cpu_build
+from . import cpu_build, cpu_threads
 
 SOURCE = Path(__file__).with_name("cpu_filtered_lrelu.c")
-RANK_TOLERANCE = 1e-7  # singular values of a radial filter below this fraction of the largest are dropped
+RANK_TOLERANCE = 1e-6  # singular values of a radial filter below this fraction of the largest are dropped
 
 
 class Band(ctypes.Structure):
@@ -109,7 +107,7 @@ class CpuFilteredLReLU:
 
     def __call__(self, x: torch.Tensor, bias: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         """The activation of x * scale (per sample and channel, [B, C]; none: 1) + bias."""
-        lib = _library()
+        kernel = _kernel()
         batch, channels, h, w = x.shape
         if (h, w) != self.in_hw:
             raise ValueError(f"this layer takes {self.in_hw[0]}x{self.in_hw[1]} maps, not {h}x{w}")
@@ -118,41 +116,26 @@ class CpuFilteredLReLU:
         if scale is not None:
             scale = scale.detach().to(torch.float32).reshape(batch * channels).contiguous()
         out = x.new_empty(batch, channels, *self.out_hw)
-        planes = batch * channels
-        parts = max(1, min(torch.get_num_threads(), planes))
-        bounds = [planes * i // parts for i in range(parts + 1)]
-
         def run(first: int, last: int) -> int:
-            return lib.filtered_lrelu_planes(
+            return kernel(
                 ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(None if scale is None else scale.data_ptr()),
                 ctypes.c_void_p(bias.data_ptr()), channels, first, last, h, w,
                 self.up_y, self.up_x, self.slope, self.clamp, self.terms, self.down_x, self.down_y,
                 ctypes.c_void_p(out.data_ptr()))
 
-        codes = list(_pool().map(run, bounds[:-1], bounds[1:])) if parts > 1 else [run(0, planes)]
-        if any(codes):
+        if any(cpu_threads.split(run, batch * channels)):
             raise MemoryError("the CPU activation kernel could not allocate its buffers")
         return out
 
 
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads()), thread_name_prefix="filtered-lrelu")
-
-
-def _library() -> ctypes.CDLL:
-    lib = cpu_build.library(SOURCE)
-    if lib is None:
+def _kernel():
+    fn = cpu_build.function(SOURCE, "filtered_lrelu_planes", ctypes.c_int, [
+        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+        ctypes.c_int, Band, Band, ctypes.c_float, ctypes.c_float, ctypes.c_int, ctypes.POINTER(Band),
+        ctypes.POINTER(Band), ctypes.c_void_p])
+    if fn is None:
         raise RuntimeError(f"the CPU activation kernel is not loaded: {cpu_build.status(SOURCE).reason}")
-    if not hasattr(lib, "_signature_set"):
-        fn = lib.filtered_lrelu_planes
-        fn.restype = ctypes.c_int
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                       ctypes.c_int,
-                       ctypes.c_int, Band, Band, ctypes.c_float, ctypes.c_float, ctypes.c_int,
-                       ctypes.POINTER(Band), ctypes.POINTER(Band), ctypes.c_void_p]
-        lib._signature_set = True
-    return lib
+    return fn
 
 
 def support(wait_s: float = 0.0) -> Support:

@@ -1,0 +1,143 @@
+/* The data transforms of Winograd's F(4x4, 3x3) convolution for the CPU (see winograd.py).
+ *
+ * The products in the middle are 36 matrix products that torch's BLAS runs near the CPU's peak; the
+ * transforms around them touch every input and output value a few times and, written with torch
+ * operators (small matrix products, strided copies), cost as much as the products. Here each
+ * transform is one pass: a thread takes a range of tiles, and for each tile and each group of
+ * channels (one vector's worth) reads the 6x6 input patch once, transforms it in registers and
+ * writes the 36 transformed values where the matrix products read them; the output transform reads
+ * the 36 products of a tile and writes its 4x4 pixels. Tiles go in raster order, so the rows they
+ * read and write stay in cache between neighbouring tiles, whatever the tensor's layout (strides are
+ * passed; a channels-last tensor reads and writes whole vectors).
+ *
+ * B^T and A^T below are the interpolation points 0, 1, -1, 2, -2 and infinity, as in winograd.py,
+ * written out so that no multiplication by 0 or 1 is spent. Transformed position (row i, column j) is
+ * matrix j * 6 + i, the order of winograd.transform_weight's filters.
+ */
+#include <stddef.h>
+
+#if defined(__AVX512F__)
+#define VECTOR_BYTES 64
+#else
+#define VECTOR_BYTES 32
+#endif
+typedef float vec __attribute__((vector_size(VECTOR_BYTES)));
+typedef float vec_unaligned __attribute__((vector_size(VECTOR_BYTES), aligned(4)));
+#define LANES ((int)(VECTOR_BYTES / sizeof(float)))
+
+/* One tensor's element strides, in floats: (batch, channel, row, column). */
+typedef struct {
+    ptrdiff_t batch, channel, row, column;
+} Strides;
+
+/* d[0..5] -> B^T d */
+static inline void input_1d(const vec d[6], vec out[6]) {
+    out[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    out[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
+    out[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
+    out[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];
+    out[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
+    out[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+/* m[0..5] -> A^T m */
+static inline void output_1d(const vec m[6], vec out[4]) {
+    const vec s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+    out[0] = m[0] + s12 + s34;
+    out[1] = d12 + 2.0f * d34;
+    out[2] = s12 + 4.0f * s34;
+    out[3] = d12 + 8.0f * d34 + m[5];
+}
+
+/* Channels [c, c + n) at one pixel as a vector (n <= LANES; the rest zero), times gains[c..]. */
+static inline vec gather(const float *p, ptrdiff_t step, int n, const float *gains) {
+    vec v = {0};
+    if (n == LANES && step == 1) {
+        v = *(const vec_unaligned *)p;
+    } else {
+        for (int k = 0; k < n; k++) v[k] = p[k * step];
+    }
+    if (gains) {
+        vec g = {0};
+        for (int k = 0; k < n; k++) g[k] = gains[k];
+        v *= g;
+    }
+    return v;
+}
+
+static inline void scatter(float *p, ptrdiff_t step, int n, vec v) {
+    if (n == LANES && step == 1) {
+        *(vec_unaligned *)p = v;
+    } else {
+        for (int k = 0; k < n; k++) p[k * step] = v[k];
+    }
+}
+
+/* Tiles first + [tile0, tile1) of a block of `tiles` from x (batch, channels, h, w; strides s) into
+ * v [36][tiles][channels], each input channel times gains[batch][channel] unless gains is NULL.
+ * Tile number first + t is (b, ty, tx) in raster order; its 6x6 patch starts at row 4 ty - pad,
+ * column 4 tx - pad; outside the map reads zero. */
+void winograd_input(const float *x, Strides s, const float *gains, int channels, int h, int w, int pad,
+                    int tiles_y, int tiles_x, int first, int tiles, float *v, int tile0, int tile1) {
+    const size_t plane = (size_t)tiles * channels;  /* floats between transformed positions */
+    for (int t = tile0; t < tile1; t++) {
+        const int tile = first + t;
+        const int b = tile / (tiles_y * tiles_x), ty = tile / tiles_x % tiles_y, tx = tile % tiles_x;
+        const int y0 = 4 * ty - pad, x0 = 4 * tx - pad;
+        for (int c = 0; c < channels; c += LANES) {
+            const int n = channels - c < LANES ? channels - c : LANES;
+            const float *g = gains ? gains + (size_t)b * channels + c : NULL;
+            vec d[6][6], rows[6][6];
+            for (int i = 0; i < 6; i++) {
+                for (int j = 0; j < 6; j++) {
+                    const int y = y0 + i, xx = x0 + j;
+                    if (y < 0 || y >= h || xx < 0 || xx >= w) {
+                        d[i][j] = (vec){0};
+                    } else {
+                        d[i][j] = gather(x + b * s.batch + c * s.channel + y * s.row + xx * s.column,
+                                         s.channel, n, g);
+                    }
+                }
+            }
+            for (int j = 0; j < 6; j++) {  /* B^T d, column by column */
+                vec column[6], out[6];
+                for (int i = 0; i < 6; i++) column[i] = d[i][j];
+                input_1d(column, out);
+                for (int i = 0; i < 6; i++) rows[i][j] = out[i];
+            }
+            for (int i = 0; i < 6; i++) {  /* (B^T d) B, row by row */
+                vec out[6];
+                input_1d(rows[i], out);
+                for (int j = 0; j < 6; j++) scatter(v + (size_t)(j * 6 + i) * plane + (size_t)t * channels + c, 1, n, out[j]);
+            }
+        }
+    }
+}
+
+/* Tiles first + [tile0, tile1) of a block's products m [36][tiles][channels] into y (batch, channels,
+ * h, w; strides s): A^T m A, the 4x4 pixels of the tile that fall inside the map. */
+void winograd_output(const float *m, int channels, int h, int w, int tiles_y, int tiles_x, int first, int tiles,
+                     float *y, Strides s, int tile0, int tile1) {
+    const size_t plane = (size_t)tiles * channels;
+    for (int t = tile0; t < tile1; t++) {
+        const int tile = first + t;
+        const int b = tile / (tiles_y * tiles_x), ty = tile / tiles_x % tiles_y, tx = tile % tiles_x;
+        const int rows_in = h - 4 * ty < 4 ? h - 4 * ty : 4, cols_in = w - 4 * tx < 4 ? w - 4 * tx : 4;
+        for (int c = 0; c < channels; c += LANES) {
+            const int n = channels - c < LANES ? channels - c : LANES;
+            vec half[4][6];
+            for (int j = 0; j < 6; j++) {  /* A^T m, column by column */
+                vec column[6], out[4];
+                for (int i = 0; i < 6; i++) column[i] = gather(m + (size_t)(j * 6 + i) * plane + (size_t)t * channels + c, 1, n, NULL);
+                output_1d(column, out);
+                for (int i = 0; i < 4; i++) half[i][j] = out[i];
+            }
+            for (int i = 0; i < rows_in; i++) {  /* (A^T m) A, row by row */
+                vec out[4];
+                output_1d(half[i], out);
+                float *row = y + b * s.batch + c * s.channel + (4 * ty + i) * s.row + 4 * tx * s.column;
+                for (int j = 0; j < cols_in; j++) scatter(row + j * s.column, s.channel, n, out[j]);
+            }
+        }
+    }
+}
