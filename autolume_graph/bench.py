@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from autolume_graph.gan import cpu_features
+from autolume_graph.gan import cpu_features, winograd
 from autolume_graph.gan.filtered_lrelu import activation_kernel
 from autolume_graph.gan.kernels.stylegan2_dispatch import kernel_choice
 from autolume_graph.graph import Graph
@@ -185,7 +185,15 @@ def kernel_report(device: str) -> dict[str, str]:
         "cpu": cpu_features.describe(),  # ISA and whether bfloat16 is native here
         "sg3_activation": "{} ({})".format(*activation_kernel(device)),  # StyleGAN3's filtered lrelu form
         "sg2_layers": "{} ({})".format(*kernel_choice(device)),  # StyleGAN2's layers: fused Triton or eager
+        "winograd": "{} transforms ({})".format(*_winograd(device)),  # 3x3 convolutions on the CPU
     }
+
+
+def _winograd(device: str) -> tuple[str, str]:
+    if torch.device(device).type != "cpu":
+        return "no", f"{device}: direct convolutions"
+    found = winograd.transforms()
+    return ("C" if found.available else "torch"), found.reason
 
 
 def print_report(result: dict[str, Any], as_json: bool) -> None:
