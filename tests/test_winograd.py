@@ -102,3 +102,21 @@ def test_c_transforms_make_the_same_picture_as_torch_transforms(c_transforms, mo
         direct = model.synthesis(ws, noise_mode="const")
     assert {"b16.conv1", "b32.conv1", "b64.conv1"} <= set(used)  # 256 channels from 16 px on
     assert (fast - direct).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("c_side", [True, False], ids=["C transforms", "torch transforms"])
+@pytest.mark.parametrize("noise_shape", ["shared", "per sample", None])
+def test_the_layer_epilogue_in_the_output_pass(c_transforms, monkeypatch, c_side, noise_shape) -> None:
+    monkeypatch.setattr(winograd, "C_TRANSFORMS", c_side)
+    gen = torch.Generator().manual_seed(11)
+    batch, cin, cout, size = 2, 12, 20, 9
+    x = torch.randn(batch, cin, size, size, generator=gen).contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(cout, cin, 3, 3, generator=gen) / (9 * cin) ** 0.5
+    scale, bias = torch.rand(batch, cout, generator=gen) + 0.5, torch.randn(cout, generator=gen)
+    noise = {"shared": torch.randn(size, size, generator=gen), "per sample": torch.randn(
+        batch, 1, size, size, generator=gen), None: None}[noise_shape]
+    got = winograd.conv3x3(x, winograd.transform_weight(weight), 1, None, scale, bias, noise, 0.2, 0.8)
+    want = F.conv2d(x, weight, padding=1) * scale[:, :, None, None] + bias[None, :, None, None]
+    want = F.leaky_relu(want + (0 if noise is None else noise), 0.2).clamp(-0.8, 0.8)
+    assert (want.abs() == 0.8).float().mean() > 0.05  # the clamp is reached
+    assert (got - want).abs().max().item() < 1e-4

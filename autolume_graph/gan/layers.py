@@ -20,6 +20,7 @@ from .safe_pickle import ModelFileError, ModuleRecord
 # The gain each activation applies by default so that activations keep unit variance.
 ACTIVATION_GAINS: dict[str, float] = {"linear": 1.0, "relu": math.sqrt(2), "lrelu": math.sqrt(2)}
 LRELU_SLOPE = 0.2
+ACTIVATION_SLOPES = {"linear": 1.0, "relu": 0.0, "lrelu": LRELU_SLOPE}  # each as a leaky ReLU
 
 
 def bias_act(

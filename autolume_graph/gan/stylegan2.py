@@ -29,6 +29,7 @@ from . import winograd
 from .kernels import stylegan2_dispatch
 from .layers import (
     ACTIVATION_GAINS,
+    ACTIVATION_SLOPES,
     LRELU_SLOPE,
     FullyConnectedLayer,
     attr,
@@ -296,11 +297,14 @@ class SynthesisLayer(torch.nn.Module):
         dg = (styles.square() @ wsq + 1e-8).rsqrt() * g
         use_winograd = run.winograd and self.up == 1 and (kh, kw, self.padding) == (3, 3, 1) \
             and winograd.pays_off(x.shape[1], out_ch, x.shape[2], x.shape[3])
-        if use_winograd:  # the styles scale the input inside the transform
+        random_noise, noise_scale = self._noise(run, g, x)
+        clamp = self.conv_clamp * gain if self.conv_clamp is not None and self.conv_clamp >= 0 else None
+        if use_winograd:  # the styles scale the input inside the transform, the rest rides on its output pass
             filters = derived(self, "winograd", (weight,), lambda: winograd.transform_weight(weight))
-            x = winograd.conv3x3(x, filters, gains=styles).contiguous(memory_format=torch.channels_last)
-            x.mul_(dg[:, :, None, None])
-        elif out_ch * kh * kw >= x.shape[2] * x.shape[3]:
+            noise = random_noise if noise_scale == 0 else self.noise_const * (self.noise_strength * (noise_scale * g))
+            return winograd.conv3x3(x, filters, gains=styles, scale=dg, bias=self.bias * g, noise=noise,
+                                    slope=ACTIVATION_SLOPES[self.activation], clamp=clamp)
+        if out_ch * kh * kw >= x.shape[2] * x.shape[3]:
             # One fixed layout, so that equal weights give bit-equal images whatever their strides;
             # channels_last like x, or every convolution would convert the weight again.
             shared = derived(self, "weight", (weight,), lambda: weight.contiguous(memory_format=torch.channels_last))
@@ -309,22 +313,24 @@ class SynthesisLayer(torch.nn.Module):
         else:
             x = self._conv(x, weight * styles[:, None, :, None, None] * dg[:, :, None, None, None],
                            x.shape[0])
-        scale = run.layer_noise_scale.get(self.name, run.noise_scale) if self.use_noise else 0
-        if run.noise_mode == "random" and scale != 0:
-            shape = (x.shape[0], 1, *self.size)
-            noise = torch.randn(shape, generator=run.generator, device=x.device, dtype=x.dtype)
-            x.add_(noise * (self.noise_strength * (scale * g)))
-            scale = 0
-        elif run.noise_mode == "none":
-            scale = 0
-        x.add_(self._offset(g, scale, _layout(x)))
+        if random_noise is not None:
+            x.add_(random_noise)
+        x.add_(self._offset(g, noise_scale, _layout(x)))
         if self.activation == "lrelu":
             F.leaky_relu_(x, LRELU_SLOPE)
         elif self.activation == "relu":
             F.relu_(x)
-        if self.conv_clamp is not None and self.conv_clamp >= 0:
-            x.clamp_(-self.conv_clamp * gain, self.conv_clamp * gain)
+        if clamp is not None:
+            x.clamp_(-clamp, clamp)
         return x
+
+    def _noise(self, run: _Pass, g: float, x: torch.Tensor) -> tuple[torch.Tensor | None, float]:
+        """This frame's random noise term (already scaled), or the scale of the constant noise (0: none)."""
+        scale = run.layer_noise_scale.get(self.name, run.noise_scale) if self.use_noise else 0
+        if run.noise_mode == "random" and scale != 0:
+            noise = torch.randn((x.shape[0], 1, *self.size), generator=run.generator, device=x.device, dtype=x.dtype)
+            return noise * (self.noise_strength * (scale * g)), 0
+        return None, (0 if run.noise_mode == "none" else scale)
 
     def _conv(self, x: torch.Tensor, weight: torch.Tensor, batch: int) -> torch.Tensor:
         """Convolution (+ up-sampling) with `weight` [O, I, k, k] shared, or [B, O, I, k, k] per sample.

@@ -78,19 +78,36 @@ def transform_weight(weight: torch.Tensor) -> torch.Tensor:
     return u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
 
 
-def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor | None = None) -> torch.Tensor:
+def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor | None = None,
+            scale: torch.Tensor | None = None, bias: torch.Tensor | None = None, noise: torch.Tensor | None = None,
+            slope: float = 1.0, clamp: float | None = None) -> torch.Tensor:
     """`F.conv2d(x * gains, weight, padding=pad)` for u = `transform_weight(weight)`; x [B, C, H, W]
-    float32, gains [B, C] (the style modulation) or None, pad >= 1.
+    float32, gains [B, C] (the style modulation) or None, pad >= 1; then * scale [B, O] + bias [O] +
+    noise ([H', W'] or [B, 1, H', W']), leaky ReLU of `slope` (1: none), clamp to +-clamp (each optional).
 
-    By the C transforms where they are built (the result in x's layout), else by torch operators
-    (the result channels_last).
+    By the C transforms where they are built (the rest folded into their passes, the result in x's
+    layout), else by torch operators (the result channels_last).
     """
     if x.device.type == "cpu" and transforms().available:
-        return cpu_winograd.conv3x3(x, u, pad, gains)
+        return cpu_winograd.conv3x3(x, u, pad, gains, scale, bias, noise, slope, clamp)
     if gains is not None:
         x = x * gains.view(*gains.shape, 1, 1)
     if pad != 1:
         x = F.pad(x, [pad - 1] * 4)
+    y = _torch_conv3x3(x, u)
+    if scale is not None:
+        y.mul_(scale.view(*scale.shape, 1, 1))
+    if bias is not None:
+        y.add_(bias.view(1, -1, 1, 1))
+    if noise is not None:
+        y.add_(noise)
+    if slope != 1:
+        y = torch.where(y < 0, y * slope, y)
+    return y if clamp is None or clamp < 0 else y.clamp_(-clamp, clamp)
+
+
+def _torch_conv3x3(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The transforms as torch operators, on the channels_last view of x; the result channels_last."""
     batch, channels, height, width = x.shape
     out_ch = u.shape[2]
     bt, at = _data_transforms(x.dtype, x.device)

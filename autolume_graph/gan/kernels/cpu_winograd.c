@@ -23,6 +23,7 @@
 #endif
 typedef float vec __attribute__((vector_size(VECTOR_BYTES)));
 typedef float vec_unaligned __attribute__((vector_size(VECTOR_BYTES), aligned(4)));
+typedef int ivec __attribute__((vector_size(VECTOR_BYTES)));
 #define LANES ((int)(VECTOR_BYTES / sizeof(float)))
 
 /* One tensor's element strides, in floats: (batch, channel, row, column). */
@@ -114,10 +115,37 @@ void winograd_input(const float *x, Strides s, const float *gains, int channels,
     }
 }
 
+/* What a layer does to each output value after the convolution, in the same pass: value * scale[b][o]
+ * + bias[o] + noise[b][row][column] (each skipped where NULL; noise_batch 0 shares one map), then a leaky
+ * ReLU of `slope` (1: none) and a clamp to [-clamp, clamp] (clamp < 0: none). */
+typedef struct {
+    const float *scale, *bias, *noise;
+    ptrdiff_t noise_batch;
+    float slope, clamp;
+} Epilogue;
+
+static inline vec finish(vec v, const Epilogue *e, int b, int o, int n, int channels, float noise) {
+    if (e->scale) v *= gather(e->scale + (size_t)b * channels + o, 1, n, NULL);
+    if (e->bias) v += gather(e->bias + o, 1, n, NULL);
+    if (e->noise) v += noise;
+    if (e->slope != 1.0f) {
+        const vec zero = {0};
+        const ivec negative = v < zero;
+        v = (vec)(((ivec)(v * e->slope) & negative) | ((ivec)v & ~negative));
+    }
+    if (e->clamp >= 0.0f) {
+        const vec hi = e->clamp - (vec){0}, lo = -e->clamp - (vec){0};
+        const ivec above = v > hi, below = v < lo;
+        v = (vec)(((ivec)hi & above) | ((ivec)v & ~above));
+        v = (vec)(((ivec)lo & below) | ((ivec)v & ~below));
+    }
+    return v;
+}
+
 /* Tiles first + [tile0, tile1) of a block's products m [36][tiles][channels] into y (batch, channels,
- * h, w; strides s): A^T m A, the 4x4 pixels of the tile that fall inside the map. */
+ * h, w; strides s): A^T m A, the 4x4 pixels of the tile that fall inside the map, finished by e. */
 void winograd_output(const float *m, int channels, int h, int w, int tiles_y, int tiles_x, int first, int tiles,
-                     float *y, Strides s, int tile0, int tile1) {
+                     float *y, Strides s, const Epilogue *e, int tile0, int tile1) {
     const size_t plane = (size_t)tiles * channels;
     for (int t = tile0; t < tile1; t++) {
         const int tile = first + t;
@@ -135,8 +163,11 @@ void winograd_output(const float *m, int channels, int h, int w, int tiles_y, in
             for (int i = 0; i < rows_in; i++) {  /* (A^T m) A, row by row */
                 vec out[4];
                 output_1d(half[i], out);
-                float *row = y + b * s.batch + c * s.channel + (4 * ty + i) * s.row + 4 * tx * s.column;
-                for (int j = 0; j < cols_in; j++) scatter(row + j * s.column, s.channel, n, out[j]);
+                const int row = 4 * ty + i;
+                float *dst = y + b * s.batch + c * s.channel + row * s.row + 4 * tx * s.column;
+                const float *noise = e->noise ? e->noise + b * e->noise_batch + (size_t)row * w + 4 * tx : NULL;
+                for (int j = 0; j < cols_in; j++)
+                    scatter(dst + j * s.column, s.channel, n, finish(out[j], e, b, c, n, channels, noise ? noise[j] : 0.0f));
             }
         }
     }

@@ -30,6 +30,13 @@ class Strides(ctypes.Structure):
                 ("column", ctypes.c_ssize_t)]
 
 
+class Epilogue(ctypes.Structure):
+    """What follows the convolution in the same pass (see `conv3x3`)."""
+
+    _fields_ = [("scale", ctypes.c_void_p), ("bias", ctypes.c_void_p), ("noise", ctypes.c_void_p),
+                ("noise_batch", ctypes.c_ssize_t), ("slope", ctypes.c_float), ("clamp", ctypes.c_float)]
+
+
 _I, _P = ctypes.c_int, ctypes.c_void_p
 
 
@@ -37,7 +44,8 @@ def _functions():
     transform_in = cpu_build.function(SOURCE, "winograd_input", None,
                                       [_P, Strides, _P, _I, _I, _I, _I, _I, _I, _I, _I, _P, _I, _I])
     transform_out = cpu_build.function(SOURCE, "winograd_output", None,
-                                       [_P, _I, _I, _I, _I, _I, _I, _I, _P, Strides, _I, _I])
+                                       [_P, _I, _I, _I, _I, _I, _I, _I, _P, Strides, ctypes.POINTER(Epilogue),
+                                        _I, _I])
     if transform_in is None or transform_out is None:
         raise RuntimeError(f"the CPU Winograd transforms are not loaded: {cpu_build.status(SOURCE).reason}")
     return transform_in, transform_out
@@ -52,9 +60,19 @@ def _buffer(name: str, numel: int) -> torch.Tensor:
     return held[:numel]
 
 
-def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor | None = None) -> torch.Tensor:
+def _floats(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.detach().to(torch.float32).contiguous()
+
+
+def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor | None = None,
+            scale: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+            noise: torch.Tensor | None = None, slope: float = 1.0, clamp: float | None = None) -> torch.Tensor:
     """`F.conv2d(x * gains, weight, padding=pad)` for u = `winograd.transform_weight(weight)` [36, I, O];
-    x [B, I, H, W] float32 on the CPU in any layout, gains [B, I] or None; the result in x's layout."""
+    x [B, I, H, W] float32 on the CPU in any layout, gains [B, I] or None; the result in x's layout.
+
+    Then, in the output transform's pass: * scale [B, O] + bias [O] + noise ([H', W'] or [B, 1, H', W'])
+    (each where given), leaky ReLU of `slope` (1: none), clamp to +-clamp (None: none).
+    """
     transform_in, transform_out = _functions()
     batch, channels, height, width = x.shape
     out_ch = u.shape[2]
@@ -64,8 +82,12 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor 
     layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and channels > 1 \
         else torch.contiguous_format
     y = torch.empty(batch, out_ch, out_h, out_w, memory_format=layout)
-    if gains is not None:
-        gains = gains.detach().to(torch.float32).contiguous()
+    gains, scale, bias, noise = (_floats(t) for t in (gains, scale, bias, noise))
+    noise_batch = noise.shape[-1] * noise.shape[-2] if noise is not None and noise.ndim == 4 else 0
+    if noise is not None and tuple(noise.shape[-2:]) != (out_h, out_w):
+        raise ValueError(f"noise of {tuple(noise.shape[-2:])} for a {out_h}x{out_w} output")
+    epilogue = Epilogue(*(None if t is None else t.data_ptr() for t in (scale, bias, noise)), noise_batch,
+                        float(slope), -1.0 if clamp is None or clamp < 0 else float(clamp))
     block = max(MIN_BLOCK_TILES, BLOCK_BYTES // (36 * 4 * max(channels, out_ch)))
     x_strides, y_strides = Strides(*x.stride()), Strides(*y.stride())
     gains_ptr = None if gains is None else gains.data_ptr()
@@ -78,7 +100,7 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor 
                                   tiles_y, tiles_x, first, count, v.data_ptr()), count)
         torch.bmm(v, u, out=m)
         cpu_threads.split(partial(transform_out, m.data_ptr(), out_ch, out_h, out_w, tiles_y, tiles_x, first, count,
-                                  y.data_ptr(), y_strides), count)
+                                  y.data_ptr(), y_strides, ctypes.byref(epilogue)), count)
     return y
 
 
