@@ -69,6 +69,20 @@ def test_fused_activation_equals_the_definition(built, up, up_taps, down, down_t
         assert (unclamped - expected).abs().max() > 0.1
 
 
+@pytest.mark.parametrize("channels", [3, 16, 37])  # a partial group of 16, one, several with a remainder
+def test_channels_last_input_and_partial_channel_groups(built, channels):
+    gen = torch.Generator().manual_seed(channels)
+    fu = lowpass_filter(12, cutoff=2.0, width=1.5, fs=16.0)
+    fd = lowpass_filter(12, cutoff=2.0, width=1.5, fs=8.0, radial=True)
+    x = (torch.randn(2, channels, 21, 19, generator=gen) * 3).contiguous(memory_format=torch.channels_last)
+    bias, scale = torch.randn(channels, generator=gen), torch.rand(2, channels, generator=gen) + 0.5
+    args = (2, 2, [9, 8, 10, 7], math.sqrt(2), 0.2, 1.0)
+    got = CpuFilteredLReLU(fu, fd, args[0], args[1], args[2], (19, 21), *args[3:])(x, bias, scale)
+    expected = _definition(x * scale[:, :, None, None], fu, fd, bias, *args)
+    assert got.is_contiguous()
+    assert (got.double() - expected).abs().max() <= 1e-4 * max(1.0, expected.abs().max().item())
+
+
 def test_radial_filter_terms_sum_to_the_filter():
     fd = lowpass_filter(12, cutoff=2.5, width=1.5, fs=8.0, radial=True)
     terms = cpu_filtered_lrelu.down_terms(fd, gain=2.0)

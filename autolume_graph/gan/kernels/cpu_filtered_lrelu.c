@@ -17,6 +17,7 @@
  * Built at first use with the machine's own instruction set (`-march=native`, see cpu_build.py).
  * Called through ctypes, which releases the GIL, on disjoint ranges of planes from several threads.
  */
+#include <stddef.h>
 #include <stdlib.h>
 
 /* Vectors as wide as the CPU's (the compiler maps them onto AVX-512, AVX2, SSE or NEON registers). */
@@ -111,38 +112,80 @@ typedef struct {
     const float *w;
 } Band;
 
-/* Planes [plane0, plane1) of x [planes][h][w] (plane p is channel p % channels) into out [planes][hd][wd]:
- * x * scale[p] (the demodulation, unless scale is NULL) + bias, up_y, transpose, up_x, the activation,
- * then for each of `terms` separable down filters down_x, transpose, down_y (summed).
+/* One tensor's element strides, in floats: (batch, channel, row, column). */
+typedef struct {
+    ptrdiff_t batch, channel, row, column;
+} Strides;
+
+enum { GROUP = 16 };  /* channels gathered together: one cache line of a channels-last pixel */
+
+/* Channel planes [c0, c0 + count) of sample n: from x (strides xs) into contiguous planes [count][h][w],
+ * times factor[k] plus shift[k]; pixel by pixel where channels are adjacent in memory, else row by row. */
+static void gather_planes(const float *x, Strides xs, int n, int c0, int count, int h, int w,
+                          const float *factor, const float *shift, float *planes) {
+    const float *base = x + n * xs.batch + c0 * xs.channel;
+    const size_t size = (size_t)h * w;
+    if (xs.channel == 1) {
+        for (int y = 0; y < h; y++)
+            for (int i = 0; i < w; i++) {
+                const float *pixel = base + y * xs.row + i * xs.column;
+                for (int k = 0; k < count; k++) planes[k * size + (size_t)y * w + i] = pixel[k] * factor[k] + shift[k];
+            }
+        return;
+    }
+    for (int k = 0; k < count; k++)
+        for (int y = 0; y < h; y++) {
+            const float *row = base + k * xs.channel + y * xs.row;
+            float *dst = planes + k * size + (size_t)y * w;
+            for (int i = 0; i < w; i++) dst[i] = row[i * xs.column] * factor[k] + shift[k];
+        }
+}
+
+/* Groups [group0, group1) of x (batch, channels, h, w; strides xs) into out [batch][channels][hd][wd];
+ * group g is channels [GROUP * (g % groups_per_sample), +GROUP) of sample g / groups_per_sample.
+ * Each plane: x * scale[sample][channel] (the demodulation, unless scale is NULL) + bias, up_y, transpose,
+ * up_x, the activation, then for each of `terms` separable down filters down_x, transpose, down_y (summed).
+ * x in any layout (a group's planes are gathered into contiguous copies); out is always contiguous planes,
+ * which the next layer's convolutions take fastest here (measured against channels-last throughout).
  * Returns 0, or -1 when the buffers cannot be allocated. */
-int filtered_lrelu_planes(const float *x, const float *scale, const float *bias, int channels, int plane0, int plane1,
-                          int h, int w, Band up_y, Band up_x, float slope, float clamp,
+int filtered_lrelu_planes(const float *x, Strides xs, const float *scale, const float *bias, int channels,
+                          int group0, int group1, int h, int w, Band up_y, Band up_x, float slope, float clamp,
                           int terms, const Band *down_x, const Band *down_y, float *out) {
     const int hu = up_y.rows, wu = up_x.rows, wd = down_x[0].rows, hd = down_y[0].rows;
+    const int groups_per_sample = (channels + GROUP - 1) / GROUP;
     const size_t row_major = (size_t)hu * (w > wd ? w : wd);  /* [hu][w] after up_y, [wd][hu] after down_x */
-    float *plane = malloc(sizeof(float) * (size_t)h * w);
+    float *planes = malloc(sizeof(float) * GROUP * (size_t)h * w);
     float *a = malloc(sizeof(float) * row_major);
     float *b = malloc(sizeof(float) * row_major);
     float *up = malloc(sizeof(float) * (size_t)wu * hu);
-    if (!plane || !a || !b || !up) {
-        free(plane); free(a); free(b); free(up);
+    if (!planes || !a || !b || !up) {
+        free(planes); free(a); free(b); free(up);
         return -1;
     }
-    for (int p = plane0; p < plane1; p++) {
-        const float *src = x + (size_t)p * h * w;
-        const float shift = bias[p % channels], factor = scale ? scale[p] : 1.0f;
-        for (size_t i = 0; i < (size_t)h * w; i++) plane[i] = src[i] * factor + shift;
-        combine_rows(plane, w, up_y.idx, up_y.w, hu, up_y.taps, a, 0);      /* [hu][w] */
-        transpose(a, hu, w, b);                                              /* [w][hu] */
-        combine_rows(b, hu, up_x.idx, up_x.w, wu, up_x.taps, up, 0);        /* [wu][hu] */
-        activate(up, (size_t)wu * hu, slope, clamp);
-        float *dst = out + (size_t)p * hd * wd;
-        for (int t = 0; t < terms; t++) {
-            combine_rows(up, hu, down_x[t].idx, down_x[t].w, wd, down_x[t].taps, a, 0);
-            transpose(a, wd, hu, b);                                         /* [hu][wd] */
-            combine_rows(b, wd, down_y[t].idx, down_y[t].w, hd, down_y[t].taps, dst, t > 0);
+    for (int g = group0; g < group1; g++) {
+        const int n = g / groups_per_sample, c0 = GROUP * (g % groups_per_sample);
+        const int count = channels - c0 < GROUP ? channels - c0 : GROUP;
+        float factor[GROUP];
+        for (int k = 0; k < count; k++) factor[k] = scale ? scale[(size_t)n * channels + c0 + k] : 1.0f;
+        /* Channels-last: the group's planes in one pass over its pixels' cache lines. Otherwise each plane
+         * just before its turn, so that it is still in the nearest cache. */
+        const int together = xs.channel == 1;
+        if (together) gather_planes(x, xs, n, c0, count, h, w, factor, bias + c0, planes);
+        for (int k = 0; k < count; k++) {
+            float *result = out + ((size_t)n * channels + c0 + k) * hd * wd;
+            if (!together) gather_planes(x, xs, n, c0 + k, 1, h, w, factor + k, bias + c0 + k, planes);
+            const float *plane = together ? planes + (size_t)k * h * w : planes;
+            combine_rows(plane, w, up_y.idx, up_y.w, hu, up_y.taps, a, 0);                        /* [hu][w] */
+            transpose(a, hu, w, b);                                                              /* [w][hu] */
+            combine_rows(b, hu, up_x.idx, up_x.w, wu, up_x.taps, up, 0);                        /* [wu][hu] */
+            activate(up, (size_t)wu * hu, slope, clamp);
+            for (int t = 0; t < terms; t++) {
+                combine_rows(up, hu, down_x[t].idx, down_x[t].w, wd, down_x[t].taps, a, 0);
+                transpose(a, wd, hu, b);                                                         /* [hu][wd] */
+                combine_rows(b, wd, down_y[t].idx, down_y[t].w, hd, down_y[t].taps, result, t > 0);
+            }
         }
     }
-    free(plane); free(a); free(b); free(up);
+    free(planes); free(a); free(b); free(up);
     return 0;
 }
