@@ -6,8 +6,9 @@ input tile with 36 products per channel pair instead of 144, as 36 matrix produc
 The input and output transforms are memory-bound. Written with torch operators they pay only where
 channels are many and the map is small (512 channels at 16..64 px: x1.8-2.0 on an AVX-512 CPU) and
 lose on large maps with few channels. Our C transforms (`kernels/cpu_winograd`, built at first use)
-make each one a single pass in cache and move the line: on a 2-core AVX2 CPU x1.1-2.6 over oneDNN's
-direct convolution from 128 channels and 16 px up to 276 px maps (`python benchmarks/bench_winograd.py`).
+make each one a single pass in cache and move the line: on a 2-core AVX2 CPU x1.0-2.5 over oneDNN's
+direct convolution from 128 channels and 16 px up to 276 px maps (`python benchmarks/bench_winograd.py`:
+128 channels x1.0-1.3, 256 x1.4-1.7, 512 x1.8-2.5), where the torch transforms lose from 64 px on.
 `pays_off` draws the line for whichever transforms run here.
 
 Precision: float32 throughout with the transform of the weight done once in float64; the result
@@ -42,7 +43,7 @@ MIN_CHANNELS = 256
 MIN_SIDE = 8
 CHANNELS_PER_SIDE = 4
 # With the C transforms (measured on a 2-core AVX2 CPU, channels in and out 128..512, maps 8..276 px):
-# x1.1-2.6 from 128 channels and 16 px at every map size tried; 8 px maps lose in one layout of two.
+# x1.0-2.5 from 128 channels and 16 px at every map size tried; 8 px maps lose in one layout of two.
 C_MIN_CHANNELS = 128
 C_MIN_SIDE = 16
 C_TRANSFORMS = True  # False: the torch transforms even where the C ones are built (for benchmarks)
