@@ -120,3 +120,16 @@ def test_the_layer_epilogue_in_the_output_pass(c_transforms, monkeypatch, c_side
     want = F.leaky_relu(want + (0 if noise is None else noise), 0.2).clamp(-0.8, 0.8)
     assert (want.abs() == 0.8).float().mean() > 0.05  # the clamp is reached
     assert (got - want).abs().max().item() < 1e-4
+
+
+def test_c_transforms_work_in_and_out_of_inference_mode_and_leave_gradients_to_torch(c_transforms) -> None:
+    gen = torch.Generator().manual_seed(3)
+    x, weight = torch.randn(1, 16, 20, 20, generator=gen), torch.randn(16, 16, 3, 3, generator=gen)
+    with torch.inference_mode():  # the thread's buffers are made here first
+        first = winograd.conv3x3(x, winograd.transform_weight(weight))
+    again = winograd.conv3x3(x, winograd.transform_weight(weight))  # and written again outside it
+    assert torch.equal(first, again)
+    x.requires_grad_(True)
+    with torch.enable_grad():  # other test modules switch it off for the whole session
+        winograd.conv3x3(x, winograd.transform_weight(weight)).sum().backward()  # the torch path, differentiable
+    assert x.grad is not None and x.grad.abs().sum() > 0

@@ -208,6 +208,8 @@ class FilteredLReLU(torch.nn.Module):
     def forward(self, x: torch.Tensor, bias: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         """The activation of x * scale + bias, scale [B, C] (the demodulation; the C kernel folds it in)."""
         kernel, _ = activation_kernel(x.device)
+        if kernel == "fused" and not x.is_cuda and kernels.autograd_needed(x, bias, scale):
+            kernel = "banded" if CPU_BANDED else "polyphase"  # the C kernel has no backward pass
         if kernel == "fused":
             try:
                 return self._fused_forward(x, bias, scale)

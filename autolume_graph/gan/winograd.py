@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .cpu_features import Support
-from .kernels import cpu_winograd
+from .kernels import autograd_needed, cpu_winograd
 
 TILE = 4  # output tile side; the input tile is TILE + 2
 # Interpolation points 0, 1, -1, 2, -2 and infinity: the standard, best-conditioned choice for F(4, 3).
@@ -89,7 +89,7 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor 
     By the C transforms where they are built (the rest folded into their passes, the result in x's
     layout), else by torch operators (the result channels_last).
     """
-    if x.device.type == "cpu" and transforms().available:
+    if x.device.type == "cpu" and transforms().available and not autograd_needed(x, u, gains, scale, bias, noise):
         return cpu_winograd.conv3x3(x, u, pad, gains, scale, bias, noise, slope, clamp)
     if gains is not None:
         x = x * gains.view(*gains.shape, 1, 1)

@@ -33,6 +33,11 @@ def _triton_importable() -> Support:
     return Support(True, f"triton {triton.__version__}")
 
 
+def autograd_needed(*tensors: torch.Tensor | None) -> bool:
+    """Whether a result of these tensors must carry gradients, which our C kernels do not compute."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def available(device: torch.device | str) -> Support:
     """Whether the fused kernels can run on `device`: a CUDA device with Triton, or any device under
     Triton's interpreter."""

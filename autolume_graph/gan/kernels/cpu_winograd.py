@@ -55,7 +55,8 @@ def _buffer(name: str, numel: int) -> torch.Tensor:
     """This thread's scratch buffer `name` with at least `numel` floats, kept between calls."""
     held = getattr(_WORKSPACE, name, None)
     if held is None or held.numel() < numel:
-        held = torch.empty(numel, dtype=torch.float32)
+        with torch.inference_mode(False):  # a normal tensor: written in and out of inference mode alike
+            held = torch.empty(numel, dtype=torch.float32)
         setattr(_WORKSPACE, name, held)
     return held[:numel]
 
