@@ -98,7 +98,8 @@ def test_psi_overflowing_float32_keeps_the_last_good_picture_and_says_so(referen
                                                                          device: str) -> None:
     model = shared_store().request(str(reference_dir / "sg2_64_tiny.pkl"), "cpu").result()
     graph = generator_graph(reference_dir, latent="VectorLatent")
-    w = np.random.default_rng(0).uniform(-1, 1, (1, model.num_ws, model.w_dim)).astype(np.float32) * 1e36
+    # a far-out w that still renders; psi 100 then takes it past float32's largest value (3.4e38)
+    w = np.random.default_rng(0).uniform(-1, 1, (1, model.num_ws, model.w_dim)).astype(np.float32) * 1e37
     _of(graph, "VectorLatent").set_value("vector", w)  # a far-out w, as a shared graph file may hold
     mapping, generate, loader = _of(graph, "Mapping"), _of(graph, "Generate"), _of(graph, "ModelLoader")
     loader.set_value("device", device)

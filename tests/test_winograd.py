@@ -133,3 +133,14 @@ def test_c_transforms_work_in_and_out_of_inference_mode_and_leave_gradients_to_t
     with torch.enable_grad():  # other test modules switch it off for the whole session
         winograd.conv3x3(x, winograd.transform_weight(weight)).sum().backward()  # the torch path, differentiable
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_styles_are_scaled_to_one_so_a_far_out_w_cannot_overflow_the_modulation() -> None:
+    from autolume_graph.gan.layers import unit_styles
+
+    styles = torch.randn(3, 40, generator=torch.Generator().manual_seed(4))
+    styles[2] = 0
+    scaled = unit_styles(styles * 1e36)
+    assert torch.isfinite(scaled).all() and torch.isfinite(scaled.square().sum(1)).all()
+    assert torch.allclose(scaled, unit_styles(styles))
+    assert torch.allclose(scaled[:2].abs().amax(1), torch.ones(2)) and (scaled[2] == 0).all()

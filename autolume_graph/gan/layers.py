@@ -187,3 +187,11 @@ class FullyConnectedLayer(torch.nn.Module):
         if self.activation == "linear":
             return F.linear(x, w, b)
         return bias_act(F.linear(x, w), b, self.activation, ACTIVATION_GAINS[self.activation])
+
+
+def unit_styles(styles: torch.Tensor) -> torch.Tensor:
+    """Styles [B, I] scaled to a largest magnitude of 1 per sample. A demodulated layer's output does not
+    change with the styles' scale, but the input map scaled by huge styles (a far-out w) overflows
+    float32 before the demodulation brings it back, and so do the styles' squares."""
+    peak = styles.detach().abs().amax(dim=1, keepdim=True)
+    return styles / torch.where(peak > 0, peak, torch.ones_like(peak))

@@ -38,6 +38,7 @@ from .layers import (
     check_activation,
     derived,
     tensor,
+    unit_styles,
 )
 from .mapping import MappingNetwork
 from .model import LayerInfo, StyleGANModel, build_checked, exact_float32
@@ -290,7 +291,7 @@ class SynthesisLayer(torch.nn.Module):
         # Always channels_last here: mkldnn and the native kernels round differently, and models
         # whose weights are equal must render bit-identically whatever `channels_last` says.
         x = x.contiguous(memory_format=torch.channels_last)
-        styles = self.affine(w)
+        styles = unit_styles(self.affine(w))
         weight = self.weight
         out_ch, _, kh, kw = weight.shape
         wsq = derived(self, "wsq", (weight,), lambda: weight.square().sum(dim=[2, 3]).T.contiguous())

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from . import winograd
 from .accel import to_device
 from .filtered_lrelu import FilteredLReLU
-from .layers import FullyConnectedLayer, attr, derived
+from .layers import FullyConnectedLayer, attr, derived, unit_styles
 from .mapping import MappingNetwork
 from .model import LayerInfo, StyleGANModel, build_checked, exact_float32
 from .safe_pickle import ModelFileError, ModuleRecord
@@ -161,7 +161,8 @@ class SynthesisLayer(torch.nn.Module):
         styles = self.affine(w)  # [B, in_channels]
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel**2))
-        else:
+        else:  # the reference's normalisation, after scaling to 1 so that huge styles cannot overflow the squares
+            styles = unit_styles(styles)
             styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
         gains = (styles * self.magnitude_ema.rsqrt()).view(*styles.shape, 1, 1)
         pad = self.conv_kernel - 1

@@ -28,7 +28,7 @@ from ..cpu_features import Support, cpu_flags
 
 SWITCH_ENV = "AUTOLUME_CPU_KERNELS"  # "off": never build or use the C kernels
 BUILD_TIMEOUT_S = 120.0
-FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c11")
+FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c11", "-pthread")
 
 
 @dataclass
@@ -57,7 +57,8 @@ def _compiler_version(compiler: str) -> str:
 
 def _library_path(source: Path, compiler: str) -> Path:
     key = hashlib.sha256()
-    key.update(source.read_bytes())
+    for part in (source, *sorted(source.parent.glob("*.h"))):  # the source and the headers beside it
+        key.update(part.read_bytes())
     for part in (_compiler_version(compiler), " ".join(FLAGS), platform.machine(), " ".join(sorted(cpu_flags()))):
         key.update(part.encode())
     return cache_dir() / "kernels" / f"{source.stem}-{key.hexdigest()[:16]}.so"

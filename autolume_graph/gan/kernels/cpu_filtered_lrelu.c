@@ -15,10 +15,13 @@
  * terms (its singular value decomposition), each a pair of row and column steps.
  *
  * Built at first use with the machine's own instruction set (`-march=native`, see cpu_build.py).
- * Called through ctypes, which releases the GIL, on disjoint ranges of planes from several threads.
+ * Called once a layer through ctypes (which releases the GIL); the planes are shared out between threads
+ * here (cpu_parallel.h).
  */
 #include <stddef.h>
 #include <stdlib.h>
+
+#include "cpu_parallel.h"
 
 /* Vectors as wide as the CPU's (the compiler maps them onto AVX-512, AVX2, SSE or NEON registers). */
 #if defined(__AVX512F__)
@@ -141,16 +144,24 @@ static void gather_planes(const float *x, Strides xs, int n, int c0, int count, 
         }
 }
 
-/* Groups [group0, group1) of x (batch, channels, h, w; strides xs) into out [batch][channels][hd][wd];
- * group g is channels [GROUP * (g % groups_per_sample), +GROUP) of sample g / groups_per_sample.
- * Each plane: x * scale[sample][channel] (the demodulation, unless scale is NULL) + bias, up_y, transpose,
- * up_x, the activation, then for each of `terms` separable down filters down_x, transpose, down_y (summed).
- * x in any layout (a group's planes are gathered into contiguous copies); out is always contiguous planes,
- * which the next layer's convolutions take fastest here (measured against channels-last throughout).
- * Returns 0, or -1 when the buffers cannot be allocated. */
-int filtered_lrelu_planes(const float *x, Strides xs, const float *scale, const float *bias, int channels,
-                          int group0, int group1, int h, int w, Band up_y, Band up_x, float slope, float clamp,
-                          int terms, const Band *down_x, const Band *down_y, float *out) {
+/* One call's arguments, shared by the threads that take its groups. */
+typedef struct {
+    const float *x, *scale, *bias;
+    Strides xs;
+    int channels, h, w, terms;
+    Band up_y, up_x;
+    const Band *down_x, *down_y;
+    float slope, clamp;
+    float *out;
+    atomic_int failed;
+} Job;
+
+/* Groups [group0, group1) of the job; group g is channels [GROUP * (g % groups_per_sample), +GROUP) of
+ * sample g / groups_per_sample. */
+static void filtered_lrelu_groups(void *context, int group0, int group1) {
+    Job *job = context;
+    const Band up_y = job->up_y, up_x = job->up_x, *down_x = job->down_x, *down_y = job->down_y;
+    const int channels = job->channels, h = job->h, w = job->w;
     const int hu = up_y.rows, wu = up_x.rows, wd = down_x[0].rows, hd = down_y[0].rows;
     const int groups_per_sample = (channels + GROUP - 1) / GROUP;
     const size_t row_major = (size_t)hu * (w > wd ? w : wd);  /* [hu][w] after up_y, [wd][hu] after down_x */
@@ -160,26 +171,27 @@ int filtered_lrelu_planes(const float *x, Strides xs, const float *scale, const 
     float *up = malloc(sizeof(float) * (size_t)wu * hu);
     if (!planes || !a || !b || !up) {
         free(planes); free(a); free(b); free(up);
-        return -1;
+        job->failed = 1;
+        return;
     }
     for (int g = group0; g < group1; g++) {
         const int n = g / groups_per_sample, c0 = GROUP * (g % groups_per_sample);
         const int count = channels - c0 < GROUP ? channels - c0 : GROUP;
         float factor[GROUP];
-        for (int k = 0; k < count; k++) factor[k] = scale ? scale[(size_t)n * channels + c0 + k] : 1.0f;
+        for (int k = 0; k < count; k++) factor[k] = job->scale ? job->scale[(size_t)n * channels + c0 + k] : 1.0f;
         /* Channels-last: the group's planes in one pass over its pixels' cache lines. Otherwise each plane
          * just before its turn, so that it is still in the nearest cache. */
-        const int together = xs.channel == 1;
-        if (together) gather_planes(x, xs, n, c0, count, h, w, factor, bias + c0, planes);
+        const int together = job->xs.channel == 1;
+        if (together) gather_planes(job->x, job->xs, n, c0, count, h, w, factor, job->bias + c0, planes);
         for (int k = 0; k < count; k++) {
-            float *result = out + ((size_t)n * channels + c0 + k) * hd * wd;
-            if (!together) gather_planes(x, xs, n, c0 + k, 1, h, w, factor + k, bias + c0 + k, planes);
+            float *result = job->out + ((size_t)n * channels + c0 + k) * hd * wd;
+            if (!together) gather_planes(job->x, job->xs, n, c0 + k, 1, h, w, factor + k, job->bias + c0 + k, planes);
             const float *plane = together ? planes + (size_t)k * h * w : planes;
             combine_rows(plane, w, up_y.idx, up_y.w, hu, up_y.taps, a, 0);                        /* [hu][w] */
             transpose(a, hu, w, b);                                                              /* [w][hu] */
             combine_rows(b, hu, up_x.idx, up_x.w, wu, up_x.taps, up, 0);                        /* [wu][hu] */
-            activate(up, (size_t)wu * hu, slope, clamp);
-            for (int t = 0; t < terms; t++) {
+            activate(up, (size_t)wu * hu, job->slope, job->clamp);
+            for (int t = 0; t < job->terms; t++) {
                 combine_rows(up, hu, down_x[t].idx, down_x[t].w, wd, down_x[t].taps, a, 0);
                 transpose(a, wd, hu, b);                                                         /* [hu][wd] */
                 combine_rows(b, wd, down_y[t].idx, down_y[t].w, hd, down_y[t].taps, result, t > 0);
@@ -187,5 +199,18 @@ int filtered_lrelu_planes(const float *x, Strides xs, const float *scale, const 
         }
     }
     free(planes); free(a); free(b); free(up);
-    return 0;
+}
+
+/* x (batch, channels, h, w; strides xs) into out [batch][channels][hd][wd], on `threads` threads.
+ * Each plane: x * scale[sample][channel] (the demodulation, unless scale is NULL) + bias, up_y, transpose,
+ * up_x, the activation, then for each of `terms` separable down filters down_x, transpose, down_y (summed).
+ * x in any layout (planes are gathered into contiguous copies); out is always contiguous planes, which the
+ * next layer's convolutions take fastest here (measured against channels-last throughout).
+ * Returns 0, or -1 when the buffers cannot be allocated. */
+int filtered_lrelu(const float *x, Strides xs, const float *scale, const float *bias, int batch, int channels,
+                   int h, int w, Band up_y, Band up_x, float slope, float clamp, int terms, const Band *down_x,
+                   const Band *down_y, float *out, int threads) {
+    Job job = {x, scale, bias, xs, channels, h, w, terms, up_y, up_x, down_x, down_y, slope, clamp, out, 0};
+    parallel(filtered_lrelu_groups, &job, batch * ((channels + GROUP - 1) / GROUP), threads);
+    return job.failed ? -1 : 0;
 }

@@ -6,7 +6,7 @@ upfirdn2d's definition (zero-stuff, pad, convolve with the flipped filter times 
 down-th sample), and hands the tables to `cpu_filtered_lrelu.c`, which runs all steps on one channel
 plane at a time. A radial down filter is its singular value decomposition cut where the terms fall
 below float32's resolution (2 to 4 separable terms for StyleGAN3-R's 12x12 jinc filters).
-Planes are split between threads (`cpu_threads`).
+The C side shares the planes out between `torch.get_num_threads()` threads itself (`cpu_parallel.h`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ import numpy as np
 import torch
 
 from ..cpu_features import Support
-from . import cpu_build, cpu_threads
+from . import cpu_build
 
 SOURCE = Path(__file__).with_name("cpu_filtered_lrelu.c")
-GROUP = 16  # channels the C side gathers and scatters together (its GROUP)
 RANK_TOLERANCE = 1e-6  # singular values of a radial filter below this fraction of the largest are dropped
 
 
@@ -123,24 +122,20 @@ class CpuFilteredLReLU:
             scale = scale.detach().to(torch.float32).reshape(batch * channels).contiguous()
         out = torch.empty(batch, channels, *self.out_hw)
 
-        def run(first: int, last: int) -> int:
-            return kernel(
-                ctypes.c_void_p(x.data_ptr()), Strides(*x.stride()),
-                ctypes.c_void_p(None if scale is None else scale.data_ptr()), ctypes.c_void_p(bias.data_ptr()),
-                channels, first, last, h, w, self.up_y, self.up_x, self.slope, self.clamp, self.terms,
-                self.down_x, self.down_y, ctypes.c_void_p(out.data_ptr()))
-
-        groups = batch * -(-channels // GROUP)
-        if any(cpu_threads.split(run, groups)):
+        code = kernel(ctypes.c_void_p(x.data_ptr()), Strides(*x.stride()),
+                      ctypes.c_void_p(None if scale is None else scale.data_ptr()), ctypes.c_void_p(bias.data_ptr()),
+                      batch, channels, h, w, self.up_y, self.up_x, self.slope, self.clamp, self.terms, self.down_x,
+                      self.down_y, ctypes.c_void_p(out.data_ptr()), torch.get_num_threads())
+        if code:
             raise MemoryError("the CPU activation kernel could not allocate its buffers")
         return out
 
 
 def _kernel():
-    fn = cpu_build.function(SOURCE, "filtered_lrelu_planes", ctypes.c_int, [
+    fn = cpu_build.function(SOURCE, "filtered_lrelu", ctypes.c_int, [
         ctypes.c_void_p, Strides, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-        ctypes.c_int, ctypes.c_int, Band, Band, ctypes.c_float, ctypes.c_float, ctypes.c_int, ctypes.POINTER(Band),
-        ctypes.POINTER(Band), ctypes.c_void_p])
+        ctypes.c_int, Band, Band, ctypes.c_float, ctypes.c_float, ctypes.c_int, ctypes.POINTER(Band),
+        ctypes.POINTER(Band), ctypes.c_void_p, ctypes.c_int])
     if fn is None:
         raise RuntimeError(f"the CPU activation kernel is not loaded: {cpu_build.status(SOURCE).reason}")
     return fn

@@ -3,7 +3,7 @@
  * The products in the middle are 36 matrix products that torch's BLAS runs near the CPU's peak; the
  * transforms around them touch every input and output value a few times and, written with torch
  * operators (small matrix products, strided copies), cost as much as the products. Here each
- * transform is one pass: a thread takes a range of tiles, and for each tile and each group of
+ * transform is one pass: each thread (cpu_parallel.h) takes a range of tiles, and for each tile and each group of
  * channels (one vector's worth) reads the 6x6 input patch once, transforms it in registers and
  * writes the 36 transformed values where the matrix products read them; the output transform reads
  * the 36 products of a tile and writes its 4x4 pixels. Tiles go in raster order, so the rows they
@@ -15,6 +15,8 @@
  * matrix j * 6 + i, the order of winograd.transform_weight's filters.
  */
 #include <stddef.h>
+
+#include "cpu_parallel.h"
 
 #if defined(__AVX512F__)
 #define VECTOR_BYTES 64
@@ -74,12 +76,24 @@ static inline void scatter(float *p, ptrdiff_t step, int n, vec v) {
     }
 }
 
-/* Tiles first + [tile0, tile1) of a block of `tiles` from x (batch, channels, h, w; strides s) into
+/* Tiles first + [0, tiles) (a block) from x (batch, channels, h, w; strides s) into
  * v [36][tiles][channels], each input channel times gains[batch][channel] unless gains is NULL.
  * Tile number first + t is (b, ty, tx) in raster order; its 6x6 patch starts at row 4 ty - pad,
  * column 4 tx - pad; outside the map reads zero. */
-void winograd_input(const float *x, Strides s, const float *gains, int channels, int h, int w, int pad,
-                    int tiles_y, int tiles_x, int first, int tiles, float *v, int tile0, int tile1) {
+typedef struct {
+    const float *x, *gains;
+    Strides s;
+    int channels, h, w, pad, tiles_y, tiles_x, first, tiles;
+    float *v;
+} InputJob;
+
+static void input_tiles(void *context, int tile0, int tile1) {
+    const InputJob *job = context;
+    const float *x = job->x, *gains = job->gains;
+    const Strides s = job->s;
+    const int channels = job->channels, h = job->h, w = job->w, pad = job->pad, tiles_y = job->tiles_y;
+    const int tiles_x = job->tiles_x, first = job->first, tiles = job->tiles;
+    float *v = job->v;
     const size_t plane = (size_t)tiles * channels;  /* floats between transformed positions */
     for (int t = tile0; t < tile1; t++) {
         const int tile = first + t;
@@ -115,6 +129,12 @@ void winograd_input(const float *x, Strides s, const float *gains, int channels,
     }
 }
 
+void winograd_input(const float *x, Strides s, const float *gains, int channels, int h, int w, int pad,
+                    int tiles_y, int tiles_x, int first, int tiles, float *v, int threads) {
+    InputJob job = {x, gains, s, channels, h, w, pad, tiles_y, tiles_x, first, tiles, v};
+    parallel(input_tiles, &job, tiles, threads);
+}
+
 /* What a layer does to each output value after the convolution, in the same pass: value * scale[b][o]
  * + bias[o] + noise[b][row][column] (each skipped where NULL; noise_batch 0 shares one map), then a leaky
  * ReLU of `slope` (1: none) and a clamp to [-clamp, clamp] (clamp < 0: none). */
@@ -142,10 +162,24 @@ static inline vec finish(vec v, const Epilogue *e, int b, int o, int n, int chan
     return v;
 }
 
-/* Tiles first + [tile0, tile1) of a block's products m [36][tiles][channels] into y (batch, channels,
+/* Tiles first + [0, tiles) (a block): its products m [36][tiles][channels] into y (batch, channels,
  * h, w; strides s): A^T m A, the 4x4 pixels of the tile that fall inside the map, finished by e. */
-void winograd_output(const float *m, int channels, int h, int w, int tiles_y, int tiles_x, int first, int tiles,
-                     float *y, Strides s, const Epilogue *e, int tile0, int tile1) {
+typedef struct {
+    const float *m;
+    int channels, h, w, tiles_y, tiles_x, first, tiles;
+    float *y;
+    Strides s;
+    const Epilogue *e;
+} OutputJob;
+
+static void output_tiles(void *context, int tile0, int tile1) {
+    const OutputJob *job = context;
+    const float *m = job->m;
+    const int channels = job->channels, h = job->h, w = job->w, tiles_y = job->tiles_y, tiles_x = job->tiles_x;
+    const int first = job->first, tiles = job->tiles;
+    float *y = job->y;
+    const Strides s = job->s;
+    const Epilogue *e = job->e;
     const size_t plane = (size_t)tiles * channels;
     for (int t = tile0; t < tile1; t++) {
         const int tile = first + t;
@@ -171,4 +205,10 @@ void winograd_output(const float *m, int channels, int h, int w, int tiles_y, in
             }
         }
     }
+}
+
+void winograd_output(const float *m, int channels, int h, int w, int tiles_y, int tiles_x, int first, int tiles,
+                     float *y, Strides s, const Epilogue *e, int threads) {
+    OutputJob job = {m, channels, h, w, tiles_y, tiles_x, first, tiles, y, s, e};
+    parallel(output_tiles, &job, tiles, threads);
 }

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from functools import partial
 from pathlib import Path
 
 import torch
 
 from ..cpu_features import Support
-from . import cpu_build, cpu_threads
+from . import cpu_build
 
 SOURCE = Path(__file__).with_name("cpu_winograd.c")
 BLOCK_BYTES = 32 << 20  # one block's transformed input (or products); 16-64 MB measured best at 512 channels, 148 px
@@ -42,10 +41,9 @@ _I, _P = ctypes.c_int, ctypes.c_void_p
 
 def _functions():
     transform_in = cpu_build.function(SOURCE, "winograd_input", None,
-                                      [_P, Strides, _P, _I, _I, _I, _I, _I, _I, _I, _I, _P, _I, _I])
+                                      [_P, Strides, _P, _I, _I, _I, _I, _I, _I, _I, _I, _P, _I])
     transform_out = cpu_build.function(SOURCE, "winograd_output", None,
-                                       [_P, _I, _I, _I, _I, _I, _I, _I, _P, Strides, ctypes.POINTER(Epilogue),
-                                        _I, _I])
+                                       [_P, _I, _I, _I, _I, _I, _I, _I, _P, Strides, ctypes.POINTER(Epilogue), _I])
     if transform_in is None or transform_out is None:
         raise RuntimeError(f"the CPU Winograd transforms are not loaded: {cpu_build.status(SOURCE).reason}")
     return transform_in, transform_out
@@ -96,12 +94,12 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor 
         count = min(block, tiles - first)
         v = _buffer("input", 36 * count * channels).view(36, count, channels)
         m = _buffer("products", 36 * count * out_ch).view(36, count, out_ch)
-        # each call gets the block's tile range [a, b) of its share as its last two arguments
-        cpu_threads.split(partial(transform_in, x.data_ptr(), x_strides, gains_ptr, channels, height, width, pad,
-                                  tiles_y, tiles_x, first, count, v.data_ptr()), count)
+        threads = torch.get_num_threads()
+        transform_in(x.data_ptr(), x_strides, gains_ptr, channels, height, width, pad, tiles_y, tiles_x, first, count,
+                     v.data_ptr(), threads)
         torch.bmm(v, u, out=m)
-        cpu_threads.split(partial(transform_out, m.data_ptr(), out_ch, out_h, out_w, tiles_y, tiles_x, first, count,
-                                  y.data_ptr(), y_strides, ctypes.byref(epilogue)), count)
+        transform_out(m.data_ptr(), out_ch, out_h, out_w, tiles_y, tiles_x, first, count, y.data_ptr(), y_strides,
+                      ctypes.byref(epilogue), threads)
     return y
 
 
