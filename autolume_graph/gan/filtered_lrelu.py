@@ -259,24 +259,19 @@ def activation_kernel(device: torch.device | str) -> tuple[str, str]:
     """The form the activation takes on `device` ("fused", "literal", "banded" or "polyphase"), and why."""
     device = torch.device(device)
     if device.type == "cpu":
-        built = cpu_filtered_lrelu.support()
-        if device.type in _FUSED_FAILURE:
-            built = kernels.Support(False, _FUSED_FAILURE[device.type])
-        elif not CPU_FUSED:
-            built = kernels.Support(False, "C kernel switched off")
-        if built.available:
-            return "fused", built.reason
-        return ("banded" if CPU_BANDED else "polyphase"), built.reason
+        fused = _fused_support("cpu", cpu_filtered_lrelu.support(), CPU_FUSED, "C kernel switched off")
+        return ("fused" if fused.available else "banded" if CPU_BANDED else "polyphase"), fused.reason
     if device.type != "cuda":
         return "polyphase", f"{device.type}: not CUDA"
-    fused = kernels.available(device)
-    if device.type in _FUSED_FAILURE:
-        fused = kernels.Support(False, _FUSED_FAILURE[device.type])
-    elif not CUDA_USES_FUSED:
-        fused = kernels.Support(False, "fused kernel switched off")
-    if fused.available:
-        return "fused", fused.reason
-    return ("literal" if CUDA_USES_LITERAL else "polyphase"), fused.reason
+    fused = _fused_support("cuda", kernels.available(device), CUDA_USES_FUSED, "fused kernel switched off")
+    return ("fused" if fused.available else "literal" if CUDA_USES_LITERAL else "polyphase"), fused.reason
+
+
+def _fused_support(device_type: str, found: kernels.Support, switched_on: bool, off: str) -> kernels.Support:
+    """The fused kernel's availability on a device type after a failure there, or the benchmarks' switch."""
+    if device_type in _FUSED_FAILURE:
+        return kernels.Support(False, _FUSED_FAILURE[device_type])
+    return found if switched_on else kernels.Support(False, off)
 
 
 def _lrelu_gain_clamp(x: torch.Tensor, slope: float, gain: float, clamp: float | None) -> torch.Tensor:

@@ -22,16 +22,8 @@
 #include <stdlib.h>
 
 #include "cpu_parallel.h"
+#include "cpu_vectors.h"
 
-/* Vectors as wide as the CPU's (the compiler maps them onto AVX-512, AVX2, SSE or NEON registers). */
-#if defined(__AVX512F__)
-#define VECTOR_BYTES 64
-#else
-#define VECTOR_BYTES 32
-#endif
-typedef float vec __attribute__((vector_size(VECTOR_BYTES)));
-typedef float vec_unaligned __attribute__((vector_size(VECTOR_BYTES), aligned(4)));
-#define LANES ((int)(VECTOR_BYTES / sizeof(float)))
 
 static inline vec load(const float *p) { return *(const vec_unaligned *)p; }
 static inline void store(float *p, vec v) { *(vec_unaligned *)p = v; }
@@ -73,9 +65,6 @@ static void combine_rows(const float *restrict in, int width, const int *restric
     }
 }
 
-typedef int ivec __attribute__((vector_size(VECTOR_BYTES)));
-
-static inline vec pick(ivec mask, vec yes, vec no) { return (vec)(((ivec)yes & mask) | ((ivec)no & ~mask)); }
 
 /* Leaky ReLU (slope), then clamp to [-clamp, clamp] unless clamp < 0, in place; NaN stays NaN. */
 static void activate(float *restrict v, size_t count, float slope, float clamp) {

@@ -17,16 +17,8 @@
 #include <stddef.h>
 
 #include "cpu_parallel.h"
+#include "cpu_vectors.h"
 
-#if defined(__AVX512F__)
-#define VECTOR_BYTES 64
-#else
-#define VECTOR_BYTES 32
-#endif
-typedef float vec __attribute__((vector_size(VECTOR_BYTES)));
-typedef float vec_unaligned __attribute__((vector_size(VECTOR_BYTES), aligned(4)));
-typedef int ivec __attribute__((vector_size(VECTOR_BYTES)));
-#define LANES ((int)(VECTOR_BYTES / sizeof(float)))
 
 /* One tensor's element strides, in floats: (batch, channel, row, column). */
 typedef struct {
@@ -148,16 +140,10 @@ static inline vec finish(vec v, const Epilogue *e, int b, int o, int n, int chan
     if (e->scale) v *= gather(e->scale + (size_t)b * channels + o, 1, n, NULL);
     if (e->bias) v += gather(e->bias + o, 1, n, NULL);
     if (e->noise) v += noise;
-    if (e->slope != 1.0f) {
-        const vec zero = {0};
-        const ivec negative = v < zero;
-        v = (vec)(((ivec)(v * e->slope) & negative) | ((ivec)v & ~negative));
-    }
+    if (e->slope != 1.0f) v = pick(v < (vec){0}, v * e->slope, v);
     if (e->clamp >= 0.0f) {
         const vec hi = e->clamp - (vec){0}, lo = -e->clamp - (vec){0};
-        const ivec above = v > hi, below = v < lo;
-        v = (vec)(((ivec)hi & above) | ((ivec)v & ~above));
-        v = (vec)(((ivec)lo & below) | ((ivec)v & ~below));
+        v = pick(v > hi, hi, pick(v < lo, lo, v));
     }
     return v;
 }
