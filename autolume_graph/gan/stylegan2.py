@@ -302,7 +302,9 @@ class SynthesisLayer(torch.nn.Module):
         clamp = self.conv_clamp * gain if self.conv_clamp is not None and self.conv_clamp >= 0 else None
         if use_winograd:  # the styles scale the input inside the transform, the rest rides on its output pass
             filters = derived(self, "winograd", (weight,), lambda: winograd.transform_weight(weight))
-            noise = random_noise if noise_scale == 0 else self.noise_const * (self.noise_strength * (noise_scale * g))
+            noise = random_noise if noise_scale == 0 else derived(
+                self, "noise", (self.noise_const, self.noise_strength),
+                lambda: self.noise_const * (self.noise_strength * (noise_scale * g)), extra=(g, noise_scale))
             return winograd.conv3x3(x, filters, gains=styles, scale=dg, bias=self.bias * g, noise=noise,
                                     slope=ACTIVATION_SLOPES[self.activation], clamp=clamp)
         if out_ch * kh * kw >= x.shape[2] * x.shape[3]:

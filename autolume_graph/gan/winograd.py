@@ -57,7 +57,7 @@ def _data_transforms(dtype: torch.dtype, device: torch.device) -> tuple[torch.Te
 
 
 def transforms() -> Support:
-    """Whether the C transforms run here (the build started at import), and what was built or why not."""
+    """Whether the C transforms run here (the first call starts their build), and what was built or why not."""
     if not C_TRANSFORMS:
         return Support(False, "C transforms switched off")
     return cpu_winograd.support()
@@ -89,7 +89,8 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor 
     By the C transforms where they are built (the rest folded into their passes, the result in x's
     layout), else by torch operators (the result channels_last).
     """
-    if x.device.type == "cpu" and transforms().available and not autograd_needed(x, u, gains, scale, bias, noise):
+    if x.device.type == "cpu" and x.dtype == torch.float32 and transforms().available \
+            and not autograd_needed(x, u, gains, scale, bias, noise):
         return cpu_winograd.conv3x3(x, u, pad, gains, scale, bias, noise, slope, clamp)
     if gains is not None:
         x = x * gains.view(*gains.shape, 1, 1)
@@ -103,7 +104,7 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor 
     if noise is not None:
         y.add_(noise)
     if slope != 1:
-        y = torch.where(y < 0, y * slope, y)
+        F.leaky_relu_(y, slope)  # slope 0 is a ReLU
     return y if clamp is None or clamp < 0 else y.clamp_(-clamp, clamp)
 
 

@@ -122,6 +122,19 @@ def function(source: Path, name: str, restype: Any, argtypes: list[Any]) -> Any:
     return fn
 
 
+class Strides(ctypes.Structure):
+    """A tensor's element strides as the kernels take them (`cpu_common.h`): pass `Strides(*t.stride())`."""
+
+    _fields_ = [("batch", ctypes.c_ssize_t), ("channel", ctypes.c_ssize_t), ("row", ctypes.c_ssize_t),
+                ("column", ctypes.c_ssize_t)]
+
+
+def support(source: Path, wait_s: float = 0.0) -> Support:
+    """Whether `source` is built and loaded (waiting up to `wait_s`), and what was built or why not."""
+    library(source, wait_s)
+    return status(source)
+
+
 def status(source: Path) -> Support:
     """Whether the library is loaded, and what was built or why not (while building: "building")."""
     job = start(source)

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 
 #include "cpu_parallel.h"
-#include "cpu_vectors.h"
+#include "cpu_common.h"
 
 
 static inline vec load(const float *p) { return *(const vec_unaligned *)p; }
@@ -103,11 +103,6 @@ typedef struct {
     const int *idx;
     const float *w;
 } Band;
-
-/* One tensor's element strides, in floats: (batch, channel, row, column). */
-typedef struct {
-    ptrdiff_t batch, channel, row, column;
-} Strides;
 
 enum { GROUP = 16 };  /* channels gathered together: one cache line of a channels-last pixel */
 

@@ -19,14 +19,10 @@ import torch
 
 from ..cpu_features import Support
 from . import cpu_build
+from .cpu_build import Strides
 
 SOURCE = Path(__file__).with_name("cpu_filtered_lrelu.c")
 RANK_TOLERANCE = 1e-6  # singular values of a radial filter below this fraction of the largest are dropped
-
-
-class Strides(ctypes.Structure):
-    _fields_ = [("batch", ctypes.c_ssize_t), ("channel", ctypes.c_ssize_t), ("row", ctypes.c_ssize_t),
-                ("column", ctypes.c_ssize_t)]
 
 
 class Band(ctypes.Structure):
@@ -143,5 +139,4 @@ def _kernel():
 
 def support(wait_s: float = 0.0) -> Support:
     """Whether the kernel is built and loaded (waiting up to `wait_s`), and what was built or why not."""
-    cpu_build.library(SOURCE, wait_s)
-    return cpu_build.status(SOURCE)
+    return cpu_build.support(SOURCE, wait_s)

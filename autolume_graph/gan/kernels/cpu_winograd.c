@@ -17,13 +17,8 @@
 #include <stddef.h>
 
 #include "cpu_parallel.h"
-#include "cpu_vectors.h"
+#include "cpu_common.h"
 
-
-/* One tensor's element strides, in floats: (batch, channel, row, column). */
-typedef struct {
-    ptrdiff_t batch, channel, row, column;
-} Strides;
 
 /* d[0..5] -> B^T d */
 static inline void input_1d(const vec d[6], vec out[6]) {

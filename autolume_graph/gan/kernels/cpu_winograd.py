@@ -17,16 +17,12 @@ import torch
 
 from ..cpu_features import Support
 from . import cpu_build
+from .cpu_build import Strides
 
 SOURCE = Path(__file__).with_name("cpu_winograd.c")
 BLOCK_BYTES = 32 << 20  # one block's transformed input (or products); 16-64 MB measured best at 512 channels, 148 px
 MIN_BLOCK_TILES = 16
 _WORKSPACE = threading.local()
-
-
-class Strides(ctypes.Structure):
-    _fields_ = [("batch", ctypes.c_ssize_t), ("channel", ctypes.c_ssize_t), ("row", ctypes.c_ssize_t),
-                ("column", ctypes.c_ssize_t)]
 
 
 class Epilogue(ctypes.Structure):
@@ -90,11 +86,11 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor 
     block = max(MIN_BLOCK_TILES, BLOCK_BYTES // (36 * 4 * max(channels, out_ch)))
     x_strides, y_strides = Strides(*x.stride()), Strides(*y.stride())
     gains_ptr = None if gains is None else gains.data_ptr()
+    threads = torch.get_num_threads()
     for first in range(0, tiles, block):
         count = min(block, tiles - first)
         v = _buffer("input", 36 * count * channels).view(36, count, channels)
         m = _buffer("products", 36 * count * out_ch).view(36, count, out_ch)
-        threads = torch.get_num_threads()
         transform_in(x.data_ptr(), x_strides, gains_ptr, channels, height, width, pad, tiles_y, tiles_x, first, count,
                      v.data_ptr(), threads)
         torch.bmm(v, u, out=m)
@@ -105,5 +101,4 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor 
 
 def support(wait_s: float = 0.0) -> Support:
     """Whether the transforms are built and loaded (waiting up to `wait_s`), and what was built or why not."""
-    cpu_build.library(SOURCE, wait_s)
-    return cpu_build.status(SOURCE)
+    return cpu_build.support(SOURCE, wait_s)

@@ -1,5 +1,13 @@
-/* The vector types our CPU kernels compute with, as wide as the CPU's registers: GCC's and Clang's vector
- * extensions, which the compiler maps onto AVX-512, AVX2, SSE or NEON for the machine it builds on. */
+/* What our CPU kernels share: the vector types they compute with, as wide as the CPU's registers (GCC's
+ * and Clang's vector extensions, which the compiler maps onto AVX-512, AVX2, SSE or NEON for the machine
+ * it builds on), and how a tensor's layout is passed in. */
+#include <stddef.h>
+
+/* One tensor's element strides, in floats: (batch, channel, row, column), as torch's `stride()`. */
+typedef struct {
+    ptrdiff_t batch, channel, row, column;
+} Strides;
+
 #if defined(__AVX512F__)
 #define VECTOR_BYTES 64
 #else
