@@ -186,6 +186,7 @@ def kernel_report(device: str) -> dict[str, str]:
         "sg3_activation": "{} ({})".format(*activation_kernel(device)),  # StyleGAN3's filtered lrelu form
         "sg2_layers": "{} ({})".format(*kernel_choice(device)),  # StyleGAN2's layers: fused Triton or eager
         "winograd": "{} transforms ({})".format(*_winograd(device)),  # 3x3 convolutions on the CPU
+        "winograd_products": winograd.products().reason if torch.device(device).type == "cpu" else "-",
     }
 
 

@@ -283,7 +283,8 @@ class SynthesisLayer(torch.nn.Module):
         the weight has more elements per input channel than the input map (the small, wide layers),
         the weight stays constant and the styles scale the input instead ("non-fused"); elsewhere the
         per-frame weight is cheaper. Where Winograd's F(4x4, 3x3) pays (`winograd.pays_off`), the
-        constant weight's transform is cached and the convolution takes 4x fewer multiply-adds.
+        constant weight's transform is cached and the convolution takes 4x fewer multiply-adds; an
+        up-sampling layer runs as four phases of 3x3 on its input map, the filter folded in.
         The activation gain (> 0, so it commutes with lrelu/relu) is folded into the demodulation,
         and bias plus constant noise are one cached map added in place.
         """
@@ -296,17 +297,16 @@ class SynthesisLayer(torch.nn.Module):
         out_ch, _, kh, kw = weight.shape
         wsq = derived(self, "wsq", (weight,), lambda: weight.square().sum(dim=[2, 3]).T.contiguous())
         dg = (styles.square() @ wsq + 1e-8).rsqrt() * g
-        use_winograd = run.winograd and self.up == 1 and (kh, kw, self.padding) == (3, 3, 1) \
-            and winograd.pays_off(x.shape[1], out_ch, x.shape[2], x.shape[3])
+        filters = self._winograd_filters() if run.winograd and winograd.pays_off(
+            x.shape[1], out_ch, x.shape[2], x.shape[3], self.up) else None
         random_noise, noise_scale = self._noise(run, g, x)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None and self.conv_clamp >= 0 else None
-        if use_winograd:  # the styles scale the input inside the transform, the rest rides on its output pass
-            filters = derived(self, "winograd", (weight,), lambda: winograd.transform_weight(weight))
+        if filters is not None:  # the styles scale the input inside the transform, the rest rides on its output pass
             noise = random_noise if noise_scale == 0 else derived(
                 self, "noise", (self.noise_const, self.noise_strength),
                 lambda: self.noise_const * (self.noise_strength * (noise_scale * g)), extra=(g, noise_scale))
             return winograd.conv3x3(x, filters, gains=styles, scale=dg, bias=self.bias * g, noise=noise,
-                                    slope=ACTIVATION_SLOPES[self.activation], clamp=clamp)
+                                    slope=ACTIVATION_SLOPES[self.activation], clamp=clamp, up=self.up)
         if out_ch * kh * kw >= x.shape[2] * x.shape[3]:
             # One fixed layout, so that equal weights give bit-equal images whatever their strides;
             # channels_last like x, or every convolution would convert the weight again.
@@ -326,6 +326,27 @@ class SynthesisLayer(torch.nn.Module):
         if clamp is not None:
             x.clamp_(-clamp, clamp)
         return x
+
+    def _winograd_filters(self) -> torch.Tensor | None:
+        """The transformed filters of this layer's 3x3 convolution (an up-sampling one as its four
+        phases, `winograd.up2_phases`), kept between weight versions; None where Winograd cannot run it."""
+        weight = self.weight
+        if weight.shape[-2:] != (3, 3) or self.up not in (1, 2) or (self.up == 1 and self.padding != 1):
+            return None
+        layout = winograd.products().available
+        if self.up == 1:
+            return derived(self, "winograd", (weight,), lambda: winograd.transform_weight(weight), extra=layout)
+
+        def phases() -> torch.Tensor | None:
+            split = winograd.up2_phases(weight, self.resample_filter, self._fir_pads()[0])
+            return None if split is None else winograd.transform_weight(split)
+        return derived(self, "winograd", (weight, self.resample_filter), phases, extra=layout)
+
+    def _fir_pads(self) -> tuple[int, int]:
+        """The padding before and after of the filter that follows the transposed convolution."""
+        taps, kh = self.resample_filter.shape[-1], self.weight.shape[-1]
+        pad0 = self.padding + (taps + self.up - 1) // 2 - kh + 1
+        return pad0, taps - 1 - kh + self.up - pad0
 
     def _noise(self, run: _Pass, g: float, x: torch.Tensor) -> tuple[torch.Tensor | None, float]:
         """This frame's random noise term (already scaled), or the scale of the constant noise (0: none)."""
@@ -359,11 +380,8 @@ class SynthesisLayer(torch.nn.Module):
 
             wt = derived(self, "wt", (weight,), transposed) if shared else transposed()
             y = F.conv_transpose2d(x, wt, stride=self.up, groups=groups)
-            f = self.resample_filter
-            taps, kh = f.shape[-1], weight.shape[-1]
-            pad0 = self.padding + (taps + self.up - 1) // 2 - kh + 1
-            pad1 = taps - 1 - kh + self.up - pad0
-            y = fir_filter(y, f, self.up ** 2, pad0, pad1, self._fir(y.shape[1], y.dtype, torch.channels_last))
+            y = fir_filter(y, self.resample_filter, self.up ** 2, *self._fir_pads(),
+                           self._fir(y.shape[1], y.dtype, torch.channels_last))
         return y.reshape(batch, -1, *y.shape[2:]) if groups > 1 else y
 
     def _offset(self, g: float, noise_scale: float, layout: torch.memory_format) -> torch.Tensor:

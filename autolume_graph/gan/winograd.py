@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .cpu_features import Support
-from .kernels import autograd_needed, cpu_winograd
+from .kernels import autograd_needed, cpu_gemm, cpu_winograd
 
 TILE = 4  # output tile side; the input tile is TILE + 2
 # Interpolation points 0, 1, -1, 2, -2 and infinity: the standard, best-conditioned choice for F(4, 3).
@@ -46,6 +46,11 @@ CHANNELS_PER_SIDE = 4
 # x1.0-2.5 from 128 channels and 16 px at every map size tried; 8 px maps lose in one layout of two.
 C_MIN_CHANNELS = 128
 C_MIN_SIDE = 16
+# An up-sampling layer as four phases (`up2_phases`) against oneDNN's transposed convolution + filter,
+# measured the same way: x1.6-2.2 on 128..256 px input maps with 32..256 channels out; x0.4-0.9 on
+# 4..64 px maps with 256..512 channels, where the transposed convolution runs near peak.
+UP_MIN_CHANNELS = 32
+UP_MIN_SIDE = 128
 C_TRANSFORMS = True  # False: the torch transforms even where the C ones are built (for benchmarks)
 
 
@@ -57,15 +62,30 @@ def _data_transforms(dtype: torch.dtype, device: torch.device) -> tuple[torch.Te
 
 
 def transforms() -> Support:
-    """Whether the C transforms run here (the first call starts their build), and what was built or why not."""
+    """Whether the C transforms run here (the first call starts their build, and the product's), and
+    what was built or why not."""
     if not C_TRANSFORMS:
         return Support(False, "C transforms switched off")
+    cpu_gemm.choice()
     return cpu_winograd.support()
 
 
-def pays_off(in_channels: int, out_channels: int, height: int, width: int) -> bool:
-    """Whether F(4x4, 3x3) beats the direct convolution for this layer shape on the CPU (see module doc)."""
+def products() -> Support:
+    """Whether the 36 matrix products run on our C product (built, and measured faster here than
+    torch.bmm; `cpu_gemm`), for the transformed filters' layout; and the figures that decided it."""
+    if not transforms().available:
+        return Support(False, "torch.bmm (with the torch transforms)")
+    return cpu_gemm.choice()
+
+
+def pays_off(in_channels: int, out_channels: int, height: int, width: int, up: int = 1) -> bool:
+    """Whether F(4x4, 3x3) beats the direct (`up` 2: transposed) convolution for this layer shape on
+    the CPU (see module doc); height and width of the input map."""
     channels = min(in_channels, out_channels)
+    if up == 2:
+        return transforms().available and channels >= UP_MIN_CHANNELS and min(height, width) >= UP_MIN_SIDE
+    if up != 1:
+        return False
     if transforms().available:
         return channels >= C_MIN_CHANNELS and min(height, width) >= C_MIN_SIDE
     return channels >= MIN_CHANNELS and MIN_SIDE <= min(height, width) \
@@ -73,30 +93,67 @@ def pays_off(in_channels: int, out_channels: int, height: int, width: int) -> bo
 
 
 def transform_weight(weight: torch.Tensor) -> torch.Tensor:
-    """[O, I, 3, 3] -> the transformed filters [36, I, O] that `conv3x3` multiplies with."""
+    """[O, I, 3, 3] -> the transformed filters that `conv3x3` multiplies with: [36, I, O], or packed
+    for our C product (`cpu_gemm.pack`) where `products()` chose it and O fills whole strips. Callers
+    that keep them between frames key them on `products().available`."""
     g = torch.tensor(_G, dtype=torch.float64, device=weight.device)
     u = torch.einsum("au,oiuv,bv->baio", g, weight.to(torch.float64), g)
-    return u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
+    u = u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
+    if weight.device.type == "cpu" and weight.dtype == torch.float32 and products().available \
+            and weight.shape[0] % cpu_gemm.strip() == 0:
+        return cpu_gemm.pack(u)
+    return u
+
+
+def up2_phases(weight: torch.Tensor, f: torch.Tensor, pad0: int) -> torch.Tensor | None:
+    """The up-sampling convolution `fir(conv_transpose2d(x, weight^T, stride=2), f * 4, pad0, pad1)`
+    (pad0 + pad1 = taps - 2; `fir` a true convolution) as four 3x3 convolutions of x with padding 1,
+    one per output phase (row parity py, column parity px): their weights [4 O, I, 3, 3], phase
+    2 py + px first, or None where a phase would need more than 3 taps.
+
+    On the up-sampled grid the layer is x zero-stuffed, convolved with the weight and then the filter:
+    one kernel of 3 + taps - 1 taps a side, and every second tap of it meets a sample of x.
+    """
+    taps = f.shape[-1]
+    phase_taps = []
+    for parity in (0, 1):  # the taps of the composite kernel (index r) that meet x for this output parity
+        centre = parity - pad0 + taps - 1
+        used = [centre + 2 - 2 * k for k in range(3)]
+        if any((r - centre) % 2 == 0 and r not in used for r in range(taps + 2)):
+            return None
+        phase_taps.append(used)
+    w64 = weight.detach().to(torch.float64).reshape(-1, 1, 3, 3)
+    g = (f.detach().to(torch.float64).flip([0, 1]) * 4)[None, None]
+    composite = F.conv2d(F.pad(w64, [taps - 1] * 4), g).reshape(*weight.shape[:2], taps + 2, taps + 2)
+    margin = 2 + abs(pad0)  # used taps outside the composite kernel are zero
+    composite = F.pad(composite, [margin] * 4)
+    phases = [composite[:, :, [r + margin for r in phase_taps[py]]][:, :, :, [r + margin for r in phase_taps[px]]]
+              for py in (0, 1) for px in (0, 1)]
+    return torch.cat(phases).to(weight.dtype)
 
 
 def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor | None = None,
             scale: torch.Tensor | None = None, bias: torch.Tensor | None = None, noise: torch.Tensor | None = None,
-            slope: float = 1.0, clamp: float | None = None) -> torch.Tensor:
+            slope: float = 1.0, clamp: float | None = None, up: int = 1) -> torch.Tensor:
     """`F.conv2d(x * gains, weight, padding=pad)` for u = `transform_weight(weight)`; x [B, C, H, W]
     float32, gains [B, C] (the style modulation) or None, pad >= 1; then * scale [B, O] + bias [O] +
     noise ([H', W'] or [B, 1, H', W']), leaky ReLU of `slope` (1: none), clamp to +-clamp (each optional).
+    `up` 2: the weight is `up2_phases`' [4 O, I, 3, 3], and the four phases interleave into [B, O, 2 H', 2 W'].
 
     By the C transforms where they are built (the rest folded into their passes, the result in x's
     layout), else by torch operators (the result channels_last).
     """
     if x.device.type == "cpu" and x.dtype == torch.float32 and transforms().available \
             and not autograd_needed(x, u, gains, scale, bias, noise):
-        return cpu_winograd.conv3x3(x, u, pad, gains, scale, bias, noise, slope, clamp)
+        return cpu_winograd.conv3x3(x, u, pad, gains, scale, bias, noise, slope, clamp, up)
     if gains is not None:
         x = x * gains.view(*gains.shape, 1, 1)
     if pad != 1:
         x = F.pad(x, [pad - 1] * 4)
     y = _torch_conv3x3(x, u)
+    if up == 2:
+        batch, _, height, width = y.shape
+        y = y.view(batch, 2, 2, -1, height, width).permute(0, 3, 4, 1, 5, 2).reshape(batch, -1, 2 * height, 2 * width)
     if scale is not None:
         y.mul_(scale.view(*scale.shape, 1, 1))
     if bias is not None:
@@ -110,6 +167,8 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor 
 
 def _torch_conv3x3(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """The transforms as torch operators, on the channels_last view of x; the result channels_last."""
+    if u.ndim == 4:  # packed for our C product
+        u = cpu_gemm.unpack(u)
     batch, channels, height, width = x.shape
     out_ch = u.shape[2]
     bt, at = _data_transforms(x.dtype, x.device)

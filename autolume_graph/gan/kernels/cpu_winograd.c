@@ -143,11 +143,14 @@ static inline vec finish(vec v, const Epilogue *e, int b, int o, int n, int chan
     return v;
 }
 
-/* Tiles first + [0, tiles) (a block): its products m [36][tiles][channels] into y (batch, channels,
- * h, w; strides s): A^T m A, the 4x4 pixels of the tile that fall inside the map, finished by e. */
+/* Tiles first + [0, tiles) (a block): its products m [36][tiles][up * up * channels] into y (batch,
+ * channels, up * h, up * w; strides s): A^T m A, the 4x4 pixels of the tile that fall inside the map,
+ * finished by e. With up 2 the products hold four phases of channels, phase p = 2 py + px first, and
+ * phase p's pixel (row, column) of the h x w grid is y's (2 row + py, 2 column + px): an up-sampling
+ * convolution split into four 3x3 convolutions of the low-resolution map. Noise maps are up * h x up * w. */
 typedef struct {
     const float *m;
-    int channels, h, w, tiles_y, tiles_x, first, tiles;
+    int channels, up, h, w, tiles_y, tiles_x, first, tiles;
     float *y;
     Strides s;
     const Epilogue *e;
@@ -156,40 +159,46 @@ typedef struct {
 static void output_tiles(void *context, int tile0, int tile1) {
     const OutputJob *job = context;
     const float *m = job->m;
-    const int channels = job->channels, h = job->h, w = job->w, tiles_y = job->tiles_y, tiles_x = job->tiles_x;
-    const int first = job->first, tiles = job->tiles;
+    const int channels = job->channels, up = job->up, h = job->h, w = job->w, tiles_y = job->tiles_y;
+    const int tiles_x = job->tiles_x, first = job->first, tiles = job->tiles;
+    const int wide = channels * up * up, noise_w = w * up;
     float *y = job->y;
     const Strides s = job->s;
     const Epilogue *e = job->e;
-    const size_t plane = (size_t)tiles * channels;
+    const size_t plane = (size_t)tiles * wide;
     for (int t = tile0; t < tile1; t++) {
         const int tile = first + t;
         const int b = tile / (tiles_y * tiles_x), ty = tile / tiles_x % tiles_y, tx = tile % tiles_x;
         const int rows_in = h - 4 * ty < 4 ? h - 4 * ty : 4, cols_in = w - 4 * tx < 4 ? w - 4 * tx : 4;
-        for (int c = 0; c < channels; c += LANES) {
-            const int n = channels - c < LANES ? channels - c : LANES;
-            vec half[4][6];
-            for (int j = 0; j < 6; j++) {  /* A^T m, column by column */
-                vec column[6], out[4];
-                for (int i = 0; i < 6; i++) column[i] = gather(m + (size_t)(j * 6 + i) * plane + (size_t)t * channels + c, 1, n, NULL);
-                output_1d(column, out);
-                for (int i = 0; i < 4; i++) half[i][j] = out[i];
-            }
-            for (int i = 0; i < rows_in; i++) {  /* (A^T m) A, row by row */
-                vec out[4];
-                output_1d(half[i], out);
-                const int row = 4 * ty + i;
-                float *dst = y + b * s.batch + c * s.channel + row * s.row + 4 * tx * s.column;
-                const float *noise = e->noise ? e->noise + b * e->noise_batch + (size_t)row * w + 4 * tx : NULL;
-                for (int j = 0; j < cols_in; j++)
-                    scatter(dst + j * s.column, s.channel, n, finish(out[j], e, b, c, n, channels, noise ? noise[j] : 0.0f));
+        for (int phase = 0; phase < up * up; phase++) {
+            const int py = phase / up, px = phase % up;
+            const float *mp = m + (size_t)t * wide + (size_t)phase * channels;
+            for (int c = 0; c < channels; c += LANES) {
+                const int n = channels - c < LANES ? channels - c : LANES;
+                vec half[4][6];
+                for (int j = 0; j < 6; j++) {  /* A^T m, column by column */
+                    vec column[6], out[4];
+                    for (int i = 0; i < 6; i++) column[i] = gather(mp + (size_t)(j * 6 + i) * plane + c, 1, n, NULL);
+                    output_1d(column, out);
+                    for (int i = 0; i < 4; i++) half[i][j] = out[i];
+                }
+                for (int i = 0; i < rows_in; i++) {  /* (A^T m) A, row by row */
+                    vec out[4];
+                    output_1d(half[i], out);
+                    const int row = (4 * ty + i) * up + py, column = 4 * tx * up + px;
+                    float *dst = y + b * s.batch + c * s.channel + row * s.row + column * s.column;
+                    const float *noise = e->noise ? e->noise + b * e->noise_batch + (size_t)row * noise_w + column : NULL;
+                    for (int j = 0; j < cols_in; j++)
+                        scatter(dst + j * up * s.column, s.channel, n,
+                                finish(out[j], e, b, c, n, channels, noise ? noise[j * up] : 0.0f));
+                }
             }
         }
     }
 }
 
-void winograd_output(const float *m, int channels, int h, int w, int tiles_y, int tiles_x, int first, int tiles,
-                     float *y, Strides s, const Epilogue *e, int threads) {
-    OutputJob job = {m, channels, h, w, tiles_y, tiles_x, first, tiles, y, s, e};
+void winograd_output(const float *m, int channels, int up, int h, int w, int tiles_y, int tiles_x, int first,
+                     int tiles, float *y, Strides s, const Epilogue *e, int threads) {
+    OutputJob job = {m, channels, up, h, w, tiles_y, tiles_x, first, tiles, y, s, e};
     parallel(output_tiles, &job, tiles, threads);
 }

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..cpu_features import Support
-from . import cpu_build
+from . import cpu_build, cpu_gemm
 from .cpu_build import Strides
 
 SOURCE = Path(__file__).with_name("cpu_winograd.c")
@@ -39,7 +39,8 @@ def _functions():
     transform_in = cpu_build.function(SOURCE, "winograd_input", None,
                                       [_P, Strides, _P, _I, _I, _I, _I, _I, _I, _I, _I, _P, _I])
     transform_out = cpu_build.function(SOURCE, "winograd_output", None,
-                                       [_P, _I, _I, _I, _I, _I, _I, _I, _P, Strides, ctypes.POINTER(Epilogue), _I])
+                                       [_P, _I, _I, _I, _I, _I, _I, _I, _I, _P, Strides, ctypes.POINTER(Epilogue),
+                                        _I])
     if transform_in is None or transform_out is None:
         raise RuntimeError(f"the CPU Winograd transforms are not loaded: {cpu_build.status(SOURCE).reason}")
     return transform_in, transform_out
@@ -61,40 +62,48 @@ def _floats(t: torch.Tensor | None) -> torch.Tensor | None:
 
 def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor | None = None,
             scale: torch.Tensor | None = None, bias: torch.Tensor | None = None,
-            noise: torch.Tensor | None = None, slope: float = 1.0, clamp: float | None = None) -> torch.Tensor:
-    """`F.conv2d(x * gains, weight, padding=pad)` for u = `winograd.transform_weight(weight)` [36, I, O];
+            noise: torch.Tensor | None = None, slope: float = 1.0, clamp: float | None = None,
+            up: int = 1) -> torch.Tensor:
+    """`F.conv2d(x * gains, weight, padding=pad)` for u = `winograd.transform_weight(weight)` ([36, I, O]
+    for torch.bmm, or packed for `cpu_gemm`);
     x [B, I, H, W] float32 on the CPU in any layout, gains [B, I] or None; the result in x's layout.
+    With `up` 2 the weight holds four phases [4 O, I, 3, 3] (`winograd.up2_phases`), interleaved into
+    a [B, O, 2 H', 2 W'] result.
 
-    Then, in the output transform's pass: * scale [B, O] + bias [O] + noise ([H', W'] or [B, 1, H', W'])
-    (each where given), leaky ReLU of `slope` (1: none), clamp to +-clamp (None: none).
+    Then, in the output transform's pass: * scale [B, O] + bias [O] + noise ([H', W'] or [B, 1, H', W'],
+    of the result's size) (each where given), leaky ReLU of `slope` (1: none), clamp to +-clamp (None: none).
     """
     transform_in, transform_out = _functions()
     batch, channels, height, width = x.shape
-    out_ch = u.shape[2]
+    columns = u.shape[2] if u.ndim == 3 else u.shape[1] * u.shape[3]  # 4-d: packed for our product
+    out_ch = columns // (up * up)
     out_h, out_w = height + 2 * pad - 2, width + 2 * pad - 2
     tiles_y, tiles_x = -(-out_h // 4), -(-out_w // 4)
     tiles = batch * tiles_y * tiles_x
     layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and channels > 1 \
         else torch.contiguous_format
-    y = torch.empty(batch, out_ch, out_h, out_w, memory_format=layout)
+    y = torch.empty(batch, out_ch, up * out_h, up * out_w, memory_format=layout)
     gains, scale, bias, noise = (_floats(t) for t in (gains, scale, bias, noise))
     noise_batch = noise.shape[-1] * noise.shape[-2] if noise is not None and noise.ndim == 4 else 0
-    if noise is not None and tuple(noise.shape[-2:]) != (out_h, out_w):
-        raise ValueError(f"noise of {tuple(noise.shape[-2:])} for a {out_h}x{out_w} output")
+    if noise is not None and tuple(noise.shape[-2:]) != tuple(y.shape[-2:]):
+        raise ValueError(f"noise of {tuple(noise.shape[-2:])} for a {tuple(y.shape[-2:])} output")
     epilogue = Epilogue(*(None if t is None else t.data_ptr() for t in (scale, bias, noise)), noise_batch,
                         float(slope), -1.0 if clamp is None or clamp < 0 else float(clamp))
-    block = max(MIN_BLOCK_TILES, BLOCK_BYTES // (36 * 4 * max(channels, out_ch)))
+    block = max(MIN_BLOCK_TILES, BLOCK_BYTES // (36 * 4 * max(channels, columns)))
     x_strides, y_strides = Strides(*x.stride()), Strides(*y.stride())
     gains_ptr = None if gains is None else gains.data_ptr()
     threads = torch.get_num_threads()
     for first in range(0, tiles, block):
         count = min(block, tiles - first)
         v = _buffer("input", 36 * count * channels).view(36, count, channels)
-        m = _buffer("products", 36 * count * out_ch).view(36, count, out_ch)
+        m = _buffer("products", 36 * count * columns).view(36, count, columns)
         transform_in(x.data_ptr(), x_strides, gains_ptr, channels, height, width, pad, tiles_y, tiles_x, first, count,
                      v.data_ptr(), threads)
-        torch.bmm(v, u, out=m)
-        transform_out(m.data_ptr(), out_ch, out_h, out_w, tiles_y, tiles_x, first, count, y.data_ptr(), y_strides,
+        if u.ndim == 3:
+            torch.bmm(v, u, out=m)
+        else:
+            cpu_gemm.bmm(v, u, m)
+        transform_out(m.data_ptr(), out_ch, up, out_h, out_w, tiles_y, tiles_x, first, count, y.data_ptr(), y_strides,
                       ctypes.byref(epilogue), threads)
     return y
 
