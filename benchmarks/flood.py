@@ -150,8 +150,8 @@ def measure(reference: Path, seconds: float, rate: float = 5000, fps: float = 60
             time.sleep(0.01)
         values = {address: graph.node(address.split("/")[1]).values[address.split("/")[2]]
                   for address, *_ in TARGETS}
-        return {"quiet": quiet, "flooded": flooded, "cpu_ratio": ratio, "values": values, "server_running": session.osc_server.running,
-                "counts": session.mailbox.counts(),
+        return {"quiet": quiet, "flooded": flooded, "cpu_ratio": ratio, "values": values,
+                "server_running": session.osc_server.running, "counts": session.mailbox.counts(),
                 "errors": {n.name: n.error for n in graph.nodes.values() if n.error}}
     finally:
         session.close()

@@ -199,3 +199,36 @@ def test_switched_off_nothing_is_built(own_cache, monkeypatch):
     assert cpu_build.library(source, wait_s=BUILD_WAIT_S) is None
     assert "switched off" in cpu_build.status(source).reason
     assert not (own_cache / "cache" / "kernels").exists()
+
+
+@pytest.fixture
+def gemm():
+    from autolume_graph.gan.kernels import cpu_gemm
+
+    support = cpu_build.support(cpu_gemm.SOURCE, wait_s=120)
+    if not support.available:
+        if os.environ.get("AUTOLUME_CI"):
+            pytest.fail(f"our matrix product must build under CI: {support.reason}")
+        pytest.skip(support.reason)
+    return cpu_gemm
+
+
+# rows not a multiple of the register tile (6) nor of the row block (96); depth past one block (256)
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 7, 5, 1), (2, 97, 300, 3), (36, 200, 513, 2), (4, 6, 256, 1)])
+def test_our_batched_product_matches_float64(gemm, shape) -> None:
+    batch, m, k, strips = shape
+    n = strips * gemm.strip()
+    gen = torch.Generator().manual_seed(sum(shape))
+    a, b = torch.randn(batch, m, k, generator=gen), torch.randn(batch, k, n, generator=gen)
+    packed = gemm.pack(b)
+    assert torch.equal(gemm.unpack(packed), b)
+    out = torch.full((batch, m, n), float("nan"))
+    gemm.bmm(a, packed, out)
+    want = torch.bmm(a.double(), b.double())
+    assert (out.double() - want).abs().max().item() < 1e-5 * k ** 0.5 * 4
+
+
+def test_the_product_is_chosen_by_measurement_and_says_so(gemm) -> None:
+    chosen = gemm.choice(wait_s=120)
+    assert chosen.reason.startswith("ours" if chosen.available else "torch.bmm")
+    assert "ms" in chosen.reason and "torch.bmm" in chosen.reason  # both timings, with the trial's shape

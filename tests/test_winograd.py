@@ -144,3 +144,90 @@ def test_styles_are_scaled_to_one_so_a_far_out_w_cannot_overflow_the_modulation(
     assert torch.isfinite(scaled).all() and torch.isfinite(scaled.square().sum(1)).all()
     assert torch.allclose(scaled, unit_styles(styles))
     assert torch.allclose(scaled[:2].abs().amax(1), torch.ones(2)) and (scaled[2] == 0).all()
+
+
+@pytest.fixture(params=[True, False], ids=["our product", "torch.bmm"])
+def product(request, c_transforms, monkeypatch):
+    """Both matrix products the C transforms can run with, whichever this CPU's measurement chose."""
+    from autolume_graph.gan.cpu_features import Support
+    from autolume_graph.gan.kernels import cpu_build, cpu_gemm
+
+    built = cpu_build.support(cpu_gemm.SOURCE, wait_s=120)
+    if request.param and not built.available:
+        pytest.fail(f"our product did not build: {built.reason}")
+    monkeypatch.setattr(cpu_gemm, "choice", lambda wait_s=0.0: Support(request.param, "forced by the test"))
+    return request.param
+
+
+def _up_reference(x: torch.Tensor, weight: torch.Tensor, f: torch.Tensor, pad0: int) -> torch.Tensor:
+    """StyleGAN2's up-sampling convolution as the slow path computes it: transposed conv, then the filter."""
+    from autolume_graph.gan.stylegan2 import fir_filter
+
+    return fir_filter(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2), f, 4, pad0, f.shape[-1] - 2 - pad0)
+
+
+@pytest.mark.parametrize(("taps", "pad0"), [(4, 1), (2, 0), (2, 1), (2, -1)])
+def test_up_sampling_convolution_splits_into_four_3x3_phases(taps: int, pad0: int) -> None:
+    gen = torch.Generator().manual_seed(taps + pad0)
+    weight = torch.randn(5, 7, 3, 3, generator=gen, dtype=torch.float64)
+    f = torch.rand(taps, taps, generator=gen, dtype=torch.float64)  # not symmetric: a flip would show
+    x = torch.randn(2, 7, 9, 6, generator=gen, dtype=torch.float64)
+    phases = F.conv2d(x, winograd.up2_phases(weight, f, pad0), padding=1)  # [2, 4 O, 9, 6]
+    interleaved = phases.view(2, 2, 2, 5, 9, 6).permute(0, 3, 4, 1, 5, 2).reshape(2, 5, 18, 12)
+    assert (interleaved - _up_reference(x, weight, f, pad0)).abs().max().item() < 1e-12
+
+
+@pytest.mark.parametrize(("taps", "pad0"), [(4, 0), (4, 2), (6, 2)])
+def test_phases_that_need_more_than_3_taps_are_refused(taps: int, pad0: int) -> None:
+    assert winograd.up2_phases(torch.randn(4, 4, 3, 3), torch.rand(taps, taps), pad0) is None
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("shape", [(1, 24, 32, 9, 13), (2, 9, 20, 6, 5)])  # 20 channels: not whole strips
+@pytest.mark.parametrize("noise_shape", ["shared", "per sample"])
+def test_up_sampling_through_winograd_with_the_layer_epilogue(product, monkeypatch, layout, shape,
+                                                               noise_shape) -> None:
+    monkeypatch.setattr(cpu_winograd, "BLOCK_BYTES", 8192)  # several blocks of tiles
+    batch, cin, cout, height, width = shape
+    gen = torch.Generator().manual_seed(sum(shape))
+    x = torch.randn(batch, cin, height, width, generator=gen).contiguous(memory_format=layout)
+    weight = torch.randn(cout, cin, 3, 3, generator=gen) / (9 * cin) ** 0.5
+    f = torch.rand(4, 4, generator=gen)
+    f /= f.sum()
+    gains, scale = torch.rand(batch, cin, generator=gen) + 0.5, torch.rand(batch, cout, generator=gen) + 0.5
+    bias = torch.randn(cout, generator=gen)
+    noise = torch.randn(2 * height, 2 * width, generator=gen) if noise_shape == "shared" else torch.randn(
+        batch, 1, 2 * height, 2 * width, generator=gen)
+    want = _up_reference(x * gains[:, :, None, None], weight, f, 1) * scale[:, :, None, None]
+    want = F.leaky_relu(want + bias[None, :, None, None] + noise, 0.2).clamp(-0.8, 0.8)
+    assert (want.abs() == 0.8).float().mean() > 0.05  # the clamp is reached
+    filters = winograd.transform_weight(winograd.up2_phases(weight, f, 1))
+    assert (filters.ndim == 4) == (product and cout * 4 % 16 == 0)  # packed only for our product
+    for c_side in (True, False):
+        monkeypatch.setattr(winograd, "C_TRANSFORMS", c_side)
+        got = winograd.conv3x3(x, filters, 1, gains, scale, bias, noise, 0.2, 0.8, up=2)
+        assert got.shape == want.shape
+        assert (got - want).abs().max().item() < 1e-4, c_side
+
+
+def test_fast_path_up_samples_through_winograd_and_renders_the_same_picture(product, monkeypatch) -> None:
+    monkeypatch.setattr(winograd, "UP_MIN_SIDE", 8)  # this small model's maps
+    model = make_random_model(make_settings(64, z_dim=64, w_dim=64, mapping_layers=2, channel_base=4096,
+                                            channel_max=128), seed=8)
+    ws = model.mapping(torch.randn(1, 64, generator=torch.Generator().manual_seed(3)))
+    with torch.no_grad():
+        model.synthesis.winograd = False
+        direct = model.synthesis(ws, noise_mode="const")
+        model.synthesis.winograd = True
+        fast = model.synthesis(ws, noise_mode="const")
+    split = {m.name for m in model.synthesis.modules()
+             if m.__dict__.get("_derived", {}).get("winograd", (None, None))[1] is not None and m.up == 2}
+    assert split == {"b16.conv0", "b32.conv0", "b64.conv0"}  # 8 px input maps and up
+    assert (fast - direct).abs().max().item() < 1e-4
+
+
+def test_up_layers_on_small_maps_keep_the_transposed_convolution(c_transforms) -> None:
+    assert winograd.pays_off(256, 128, 128, 128, up=2)
+    assert winograd.pays_off(64, 32, 256, 256, up=2)
+    assert not winograd.pays_off(512, 512, 32, 32, up=2)
+    assert not winograd.pays_off(512, 512, 128, 128, up=3)
