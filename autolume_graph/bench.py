@@ -114,10 +114,22 @@ def loaded_model(graph: Graph) -> Any:
     return next((n.last_outputs.get("model") for n in graph.nodes.values() if Role.MODEL_SOURCE in n.roles), None)
 
 
+def build_cpu_kernels(wait_s: float = 120.0) -> None:
+    """Our C kernels built (or failed, with a reason) and their choices measured before anything is
+    timed, so that a figure never mixes in the torch paths that run while they build."""
+    from autolume_graph.gan.kernels import cpu_filtered_lrelu, cpu_gemm, cpu_winograd
+
+    cpu_filtered_lrelu.support(wait_s)
+    cpu_winograd.support(wait_s)
+    cpu_gemm.choice(wait_s)
+
+
 def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int = 5) -> dict[str, Any]:
     from autolume_graph.outputs.frames import FrameConverter
 
     device = resolve_device(device)
+    if torch.device(device).type == "cpu":
+        build_cpu_kernels()
     runtime = bench_runtime(target, device)
     graph = runtime.graph
     try:

@@ -127,11 +127,9 @@ def our_frames(pickle_path: Path) -> tuple[Callable[[], object], Callable[[], ob
 
 def kernel_lines() -> str:
     """What produced our figures: CPU, precision and the kernels chosen, as `autolume-graph bench` says."""
-    from autolume_graph.bench import kernel_report
-    from autolume_graph.gan.kernels import cpu_filtered_lrelu, cpu_winograd
+    from autolume_graph.bench import build_cpu_kernels, kernel_report
 
-    for kernel in (cpu_filtered_lrelu, cpu_winograd):
-        kernel.support(wait_s=120)  # their first build, before anything is timed
+    build_cpu_kernels()  # their first build, before anything is timed
     return ", ".join(f"{key} {value}" for key, value in kernel_report("cpu").items())
 
 

@@ -92,15 +92,14 @@ def pays_off(in_channels: int, out_channels: int, height: int, width: int, up: i
         and max(height, width) * CHANNELS_PER_SIDE <= channels
 
 
-def transform_weight(weight: torch.Tensor) -> torch.Tensor:
+def transform_weight(weight: torch.Tensor) -> torch.Tensor | cpu_gemm.Packed:
     """[O, I, 3, 3] -> the transformed filters that `conv3x3` multiplies with: [36, I, O], or packed
-    for our C product (`cpu_gemm.pack`) where `products()` chose it and O fills whole strips. Callers
-    that keep them between frames key them on `products().available`."""
+    for our C product (`cpu_gemm.pack`) where `products()` chose it. Callers that keep them between
+    frames key them on `products().available`."""
     g = torch.tensor(_G, dtype=torch.float64, device=weight.device)
     u = torch.einsum("au,oiuv,bv->baio", g, weight.to(torch.float64), g)
     u = u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
-    if weight.device.type == "cpu" and weight.dtype == torch.float32 and products().available \
-            and weight.shape[0] % cpu_gemm.strip() == 0:
+    if weight.device.type == "cpu" and weight.dtype == torch.float32 and products().available:
         return cpu_gemm.pack(u)
     return u
 
@@ -132,7 +131,7 @@ def up2_phases(weight: torch.Tensor, f: torch.Tensor, pad0: int) -> torch.Tensor
     return torch.cat(phases).to(weight.dtype)
 
 
-def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor | None = None,
+def conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed, pad: int = 1, gains: torch.Tensor | None = None,
             scale: torch.Tensor | None = None, bias: torch.Tensor | None = None, noise: torch.Tensor | None = None,
             slope: float = 1.0, clamp: float | None = None, up: int = 1) -> torch.Tensor:
     """`F.conv2d(x * gains, weight, padding=pad)` for u = `transform_weight(weight)`; x [B, C, H, W]
@@ -165,9 +164,9 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor 
     return y if clamp is None or clamp < 0 else y.clamp_(-clamp, clamp)
 
 
-def _torch_conv3x3(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+def _torch_conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed) -> torch.Tensor:
     """The transforms as torch operators, on the channels_last view of x; the result channels_last."""
-    if u.ndim == 4:  # packed for our C product
+    if isinstance(u, cpu_gemm.Packed):
         u = cpu_gemm.unpack(u)
     batch, channels, height, width = x.shape
     out_ch = u.shape[2]

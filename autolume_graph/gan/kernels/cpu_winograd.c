@@ -143,14 +143,15 @@ static inline vec finish(vec v, const Epilogue *e, int b, int o, int n, int chan
     return v;
 }
 
-/* Tiles first + [0, tiles) (a block): its products m [36][tiles][up * up * channels] into y (batch,
+/* Tiles first + [0, tiles) (a block): its products m [36][tiles][stride] (up * up * channels of each row
+ * used) into y (batch,
  * channels, up * h, up * w; strides s): A^T m A, the 4x4 pixels of the tile that fall inside the map,
  * finished by e. With up 2 the products hold four phases of channels, phase p = 2 py + px first, and
  * phase p's pixel (row, column) of the h x w grid is y's (2 row + py, 2 column + px): an up-sampling
  * convolution split into four 3x3 convolutions of the low-resolution map. Noise maps are up * h x up * w. */
 typedef struct {
     const float *m;
-    int channels, up, h, w, tiles_y, tiles_x, first, tiles;
+    int stride, channels, up, h, w, tiles_y, tiles_x, first, tiles;
     float *y;
     Strides s;
     const Epilogue *e;
@@ -161,18 +162,18 @@ static void output_tiles(void *context, int tile0, int tile1) {
     const float *m = job->m;
     const int channels = job->channels, up = job->up, h = job->h, w = job->w, tiles_y = job->tiles_y;
     const int tiles_x = job->tiles_x, first = job->first, tiles = job->tiles;
-    const int wide = channels * up * up, noise_w = w * up;
+    const int stride = job->stride, noise_w = w * up;
     float *y = job->y;
     const Strides s = job->s;
     const Epilogue *e = job->e;
-    const size_t plane = (size_t)tiles * wide;
+    const size_t plane = (size_t)tiles * stride;
     for (int t = tile0; t < tile1; t++) {
         const int tile = first + t;
         const int b = tile / (tiles_y * tiles_x), ty = tile / tiles_x % tiles_y, tx = tile % tiles_x;
         const int rows_in = h - 4 * ty < 4 ? h - 4 * ty : 4, cols_in = w - 4 * tx < 4 ? w - 4 * tx : 4;
         for (int phase = 0; phase < up * up; phase++) {
             const int py = phase / up, px = phase % up;
-            const float *mp = m + (size_t)t * wide + (size_t)phase * channels;
+            const float *mp = m + (size_t)t * stride + (size_t)phase * channels;
             for (int c = 0; c < channels; c += LANES) {
                 const int n = channels - c < LANES ? channels - c : LANES;
                 vec half[4][6];
@@ -197,8 +198,8 @@ static void output_tiles(void *context, int tile0, int tile1) {
     }
 }
 
-void winograd_output(const float *m, int channels, int up, int h, int w, int tiles_y, int tiles_x, int first,
-                     int tiles, float *y, Strides s, const Epilogue *e, int threads) {
-    OutputJob job = {m, channels, up, h, w, tiles_y, tiles_x, first, tiles, y, s, e};
+void winograd_output(const float *m, int stride, int channels, int up, int h, int w, int tiles_y, int tiles_x,
+                     int first, int tiles, float *y, Strides s, const Epilogue *e, int threads) {
+    OutputJob job = {m, stride, channels, up, h, w, tiles_y, tiles_x, first, tiles, y, s, e};
     parallel(output_tiles, &job, tiles, threads);
 }

@@ -39,8 +39,8 @@ def _functions():
     transform_in = cpu_build.function(SOURCE, "winograd_input", None,
                                       [_P, Strides, _P, _I, _I, _I, _I, _I, _I, _I, _I, _P, _I])
     transform_out = cpu_build.function(SOURCE, "winograd_output", None,
-                                       [_P, _I, _I, _I, _I, _I, _I, _I, _I, _P, Strides, ctypes.POINTER(Epilogue),
-                                        _I])
+                                       [_P, _I, _I, _I, _I, _I, _I, _I, _I, _I, _P, Strides,
+                                        ctypes.POINTER(Epilogue), _I])
     if transform_in is None or transform_out is None:
         raise RuntimeError(f"the CPU Winograd transforms are not loaded: {cpu_build.status(SOURCE).reason}")
     return transform_in, transform_out
@@ -60,7 +60,7 @@ def _floats(t: torch.Tensor | None) -> torch.Tensor | None:
     return None if t is None else t.detach().to(torch.float32).contiguous()
 
 
-def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor | None = None,
+def conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed, pad: int = 1, gains: torch.Tensor | None = None,
             scale: torch.Tensor | None = None, bias: torch.Tensor | None = None,
             noise: torch.Tensor | None = None, slope: float = 1.0, clamp: float | None = None,
             up: int = 1) -> torch.Tensor:
@@ -75,7 +75,9 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor 
     """
     transform_in, transform_out = _functions()
     batch, channels, height, width = x.shape
-    columns = u.shape[2] if u.ndim == 3 else u.shape[1] * u.shape[3]  # 4-d: packed for our product
+    packed = isinstance(u, cpu_gemm.Packed)
+    columns = u.columns if packed else u.shape[2]
+    row_width = u.width if packed else columns  # of the products' rows
     out_ch = columns // (up * up)
     out_h, out_w = height + 2 * pad - 2, width + 2 * pad - 2
     tiles_y, tiles_x = -(-out_h // 4), -(-out_w // 4)
@@ -89,22 +91,22 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor, pad: int = 1, gains: torch.Tensor 
         raise ValueError(f"noise of {tuple(noise.shape[-2:])} for a {tuple(y.shape[-2:])} output")
     epilogue = Epilogue(*(None if t is None else t.data_ptr() for t in (scale, bias, noise)), noise_batch,
                         float(slope), -1.0 if clamp is None or clamp < 0 else float(clamp))
-    block = max(MIN_BLOCK_TILES, BLOCK_BYTES // (36 * 4 * max(channels, columns)))
+    block = max(MIN_BLOCK_TILES, BLOCK_BYTES // (36 * 4 * max(channels, row_width)))
     x_strides, y_strides = Strides(*x.stride()), Strides(*y.stride())
     gains_ptr = None if gains is None else gains.data_ptr()
     threads = torch.get_num_threads()
     for first in range(0, tiles, block):
         count = min(block, tiles - first)
         v = _buffer("input", 36 * count * channels).view(36, count, channels)
-        m = _buffer("products", 36 * count * columns).view(36, count, columns)
+        m = _buffer("products", 36 * count * row_width).view(36, count, row_width)
         transform_in(x.data_ptr(), x_strides, gains_ptr, channels, height, width, pad, tiles_y, tiles_x, first, count,
                      v.data_ptr(), threads)
-        if u.ndim == 3:
-            torch.bmm(v, u, out=m)
-        else:
+        if packed:
             cpu_gemm.bmm(v, u, m)
-        transform_out(m.data_ptr(), out_ch, up, out_h, out_w, tiles_y, tiles_x, first, count, y.data_ptr(), y_strides,
-                      ctypes.byref(epilogue), threads)
+        else:
+            torch.bmm(v, u, out=m)
+        transform_out(m.data_ptr(), row_width, out_ch, up, out_h, out_w, tiles_y, tiles_x, first, count, y.data_ptr(),
+                      y_strides, ctypes.byref(epilogue), threads)
     return y
 
 
