@@ -190,6 +190,11 @@ def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int 
     return result
 
 
+KERNEL_LABELS = {"cpu_kernels": "torch CPU kernels", "cpu": "CPU", "sg3_activation": "StyleGAN3 activation",
+                 "sg2_layers": "StyleGAN2 layers", "winograd": "Winograd 3x3",
+                 "winograd_products": "Winograd products"}  # kernel_report's entries as `bench` prints them
+
+
 def kernel_report(device: str) -> dict[str, str]:
     """The kernels a figure on `device` comes from, chosen at run time: one line each."""
     return {
@@ -215,10 +220,10 @@ def print_report(result: dict[str, Any], as_json: bool) -> None:
         return
     size = result["image_size"]
     image = f", {size[0]}x{size[1]} image" if size else ""
-    print(f"{result['target']} on {result['device']}{image} ({result['torch_threads']} torch threads, "
-          f"CPU kernels {result['cpu_kernels']}, StyleGAN3 activation {result['sg3_activation']}, "
-          f"StyleGAN2 layers {result['sg2_layers']}): "
+    print(f"{result['target']} on {result['device']}{image} ({result['torch_threads']} torch threads): "
           f"{result['fps']:.2f} fps end to end ({result['ms_per_frame']:.2f} ms/frame incl. copy to host)")
+    for key, label in KERNEL_LABELS.items():
+        print(f"  {label}: {result[key]}")
     if result["generator_ms"] is not None:
         print(f"  bare generator (eager float32 mapping + synthesis): {result['generator_ms']:.2f} ms "
               f"= {1000 / result['generator_ms']:.2f} fps")

@@ -76,6 +76,19 @@ def test_bench_json_reports_the_figures(reference_dir):
     assert result["image_size"] == [model.img_size[1], model.img_size[0]]  # width, height
 
 
+def test_bench_says_which_kernels_made_the_figure(reference_dir):
+    from autolume_graph.bench import KERNEL_LABELS
+
+    proc = cli("bench", str(reference_dir / "sg2_64_tiny.pkl"), "--frames", "2", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    for label in KERNEL_LABELS.values():  # each kernel choice on a line of its own, with its reason
+        line = next((x for x in lines if x.strip().startswith(f"{label}: ")), None)
+        assert line is not None and len(line.split(": ", 1)[1]) > 1, (label, proc.stdout)
+    products = next(x for x in lines if "Winograd products: " in x)
+    assert "ms" in products  # the timings that chose the product
+
+
 def test_edit_without_a_screen_says_so_in_one_line():
     import os
 
