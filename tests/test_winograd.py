@@ -76,7 +76,7 @@ def c_transforms():
                                    (1, 9, 20, 30, 11)])  # channels not a multiple of the vector width
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("pad", [1, 2])
-def test_c_transforms_match_direct_convolution_with_gains(c_transforms, monkeypatch, shape, layout, pad) -> None:
+def test_c_transforms_match_direct_convolution_with_gains(product, monkeypatch, shape, layout, pad) -> None:
     monkeypatch.setattr(cpu_winograd, "BLOCK_BYTES", 4096)  # several blocks of tiles even on small maps
     batch, cin, cout, height, width = shape
     gen = torch.Generator().manual_seed(sum(shape) + pad)
@@ -106,7 +106,7 @@ def test_c_transforms_make_the_same_picture_as_torch_transforms(c_transforms, mo
 
 @pytest.mark.parametrize("c_side", [True, False], ids=["C transforms", "torch transforms"])
 @pytest.mark.parametrize("noise_shape", ["shared", "per sample", None])
-def test_the_layer_epilogue_in_the_output_pass(c_transforms, monkeypatch, c_side, noise_shape) -> None:
+def test_the_layer_epilogue_in_the_output_pass(product, monkeypatch, c_side, noise_shape) -> None:
     monkeypatch.setattr(winograd, "C_TRANSFORMS", c_side)
     gen = torch.Generator().manual_seed(11)
     batch, cin, cout, size = 2, 12, 20, 9
@@ -146,17 +146,22 @@ def test_styles_are_scaled_to_one_so_a_far_out_w_cannot_overflow_the_modulation(
     assert torch.allclose(scaled[:2].abs().amax(1), torch.ones(2)) and (scaled[2] == 0).all()
 
 
-@pytest.fixture(params=[True, False], ids=["our product", "torch.bmm"])
+@pytest.fixture(params=["fused", "blocks", "torch.bmm"])
 def product(request, c_transforms, monkeypatch):
-    """Both matrix products the C transforms can run with, whichever this CPU's measurement chose."""
+    """Every way the C transforms run, whichever this CPU's measurement chose: our product with the whole
+    convolution fused chunk by chunk (several chunks), our product over whole blocks, torch.bmm."""
     from autolume_graph.gan.cpu_features import Support
     from autolume_graph.gan.kernels import cpu_build, cpu_gemm
 
+    ours = request.param != "torch.bmm"
     built = cpu_build.support(cpu_gemm.SOURCE, wait_s=120)
-    if request.param and not built.available:
+    if ours and not built.available:
         pytest.fail(f"our product did not build: {built.reason}")
-    monkeypatch.setattr(cpu_gemm, "choice", lambda wait_s=0.0: Support(request.param, "forced by the test"))
-    return request.param
+    monkeypatch.setattr(cpu_gemm, "choice", lambda wait_s=0.0: Support(ours, "forced by the test"))
+    monkeypatch.setattr(cpu_winograd, "CHUNK_BYTES", 1)  # chunks of the fewest tiles
+    if request.param == "blocks":
+        monkeypatch.setattr(cpu_winograd, "FUSED_CACHE_SHARE", 1 << 40)  # no filters fit
+    return ours
 
 
 def _up_reference(x: torch.Tensor, weight: torch.Tensor, f: torch.Tensor, pad0: int) -> torch.Tensor:

@@ -37,6 +37,25 @@ def cpu_flags() -> set[str]:
     return set(line.partition(":")[2].split())
 
 
+DEFAULT_LAST_LEVEL_CACHE = 8 << 20  # where the system does not say
+
+
+@functools.cache
+def last_level_cache_bytes() -> int:
+    """The largest CPU cache's size as Linux reports it (shared by the cores it serves), else a default."""
+    sizes = []
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        try:
+            text = entry.read_text().strip().upper()
+        except OSError:
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes, default=DEFAULT_LAST_LEVEL_CACHE)
+
+
 def _mac_has_bf16() -> bool:
     try:
         out = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True,

@@ -1,6 +1,7 @@
 /* What our CPU kernels share: the vector types they compute with, as wide as the CPU's registers (GCC's
  * and Clang's vector extensions, which the compiler maps onto AVX-512, AVX2, SSE or NEON for the machine
  * it builds on), and how a tensor's layout is passed in. */
+#pragma once
 #include <stddef.h>
 
 /* One tensor's element strides, in floats: (batch, channel, row, column), as torch's `stride()`. */

@@ -1,79 +1,16 @@
-/* Batched matrix products C_j = A_j B_j (j in [0, batch)) for the Winograd convolution's middle step.
- *
- * A_j [m][k] row-major, B_j packed once (the constant filters) into strips of NR columns, each strip
- * [k][NR] contiguous; C_j [m][n] row-major, n a whole number of strips. Each thread takes (j, block of
- * MC rows) pairs; a block's MC x KC slice of A stays in the core's L2 while every strip of B runs over
- * it, and one strip's KC x NR slice (16 KB with AVX2) stays in L1 while MC / MR register tiles of C
- * (MR rows x NR columns: 12 vector accumulators) take their KC multiply-adds from it.
+/* Batched matrix products C_j = A_j B_j (j in [0, batch)) for the Winograd convolution's middle step,
+ * on torch's tensors (cpu_gemm.py); the product itself is in cpu_gemm.h.
  *
  * BLAS libraries do the same in assembly; this exists because the one torch ships with picks slow code
  * paths on some CPUs: which one runs is measured at first use (cpu_gemm.py), never assumed.
  */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("fp-contract=fast") /* a * b + c as one fused multiply-add (Clang contracts by default) */
-#endif
-#include <stddef.h>
-
 #include "cpu_parallel.h"
-#include "cpu_common.h"
-
-#define MR 6
-#define NR (2 * LANES)
-#define KC 256
-#define MC 96 /* a multiple of MR */
-
-/* c[0..rows)[0..NR) (row stride ldc) = (accumulate ? c : 0) + a[0..rows)[0..k) b[0..k)[0..NR). */
-static inline void tile(int k, const float *a, ptrdiff_t lda, const float *b, float *c, ptrdiff_t ldc, int rows,
-                        int accumulate) {
-    const float *a_row[MR];
-    for (int r = 0; r < MR; r++) a_row[r] = a + (r < rows ? r : 0) * lda;  /* spare rows recompute row 0 */
-    vec acc[MR][2] = {{{0}}};
-    for (int p = 0; p < k; p++) {
-        const vec b0 = *(const vec_unaligned *)(b + (size_t)p * NR);
-        const vec b1 = *(const vec_unaligned *)(b + (size_t)p * NR + LANES);
-        for (int r = 0; r < MR; r++) {
-            const vec a_value = a_row[r][p] - (vec){0};  /* a broadcast (x - 0 is x exactly) */
-            acc[r][0] += a_value * b0;
-            acc[r][1] += a_value * b1;
-        }
-    }
-    for (int r = 0; r < rows; r++) {
-        vec_unaligned *out = (vec_unaligned *)(c + r * ldc);
-        out[0] = accumulate ? out[0] + acc[r][0] : acc[r][0];
-        out[1] = accumulate ? out[1] + acc[r][1] : acc[r][1];
-    }
-}
-
-typedef struct {
-    const float *a, *b;
-    float *c;
-    int m, k, n, blocks;
-} Job;
-
-static void blocks(void *context, int first, int last) {
-    const Job *job = context;
-    const int m = job->m, k = job->k, n = job->n;
-    for (int unit = first; unit < last; unit++) {
-        const int j = unit / job->blocks, row0 = unit % job->blocks * MC;
-        const int row1 = row0 + MC < m ? row0 + MC : m;
-        const float *a = job->a + (size_t)j * m * k, *b = job->b + (size_t)j * k * n;
-        float *c = job->c + (size_t)j * m * n;
-        for (int p0 = 0; p0 < k; p0 += KC) {
-            const int depth = k - p0 < KC ? k - p0 : KC;
-            for (int col = 0; col < n; col += NR) {
-                const float *strip = b + (size_t)col * k + (size_t)p0 * NR;
-                for (int row = row0; row < row1; row += MR)
-                    tile(depth, a + (size_t)row * k + p0, k, strip, c + (size_t)row * n + col, n,
-                         row1 - row < MR ? row1 - row : MR, p0 > 0);
-            }
-        }
-    }
-}
+#include "cpu_gemm.h"
 
 /* Columns per strip of the packed B, for cpu_gemm.py. */
 int gemm_strip(void) { return NR; }
 
 void gemm_batched(const float *a, const float *b_packed, float *c, int batch, int m, int k, int n, int threads) {
-    Job job = {a, b_packed, c, m, k, n, (m + MC - 1) / MC};
-    parallel(blocks, &job, batch * job.blocks, threads);
+    GemmJob job = gemm_job(a, b_packed, c, m, k, n);
+    parallel(gemm_units, &job, batch * job.blocks, threads);
 }

@@ -6,6 +6,7 @@
  * live as long as the process, woken per call; the calling thread takes shares too. One call at a
  * time uses the pool; a second caller waits for it.
  */
+#pragma once
 #include <pthread.h>
 #include <stdatomic.h>
 

@@ -15,9 +15,11 @@
  * matrix j * 6 + i, the order of winograd.transform_weight's filters.
  */
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "cpu_parallel.h"
 #include "cpu_common.h"
+#include "cpu_gemm.h"
 
 
 /* d[0..5] -> B^T d */
@@ -202,4 +204,63 @@ void winograd_output(const float *m, int stride, int channels, int up, int h, in
                      int first, int tiles, float *y, Strides s, const Epilogue *e, int threads) {
     OutputJob job = {m, stride, channels, up, h, w, tiles_y, tiles_x, first, tiles, y, s, e};
     parallel(output_tiles, &job, tiles, threads);
+}
+
+/* The whole convolution in one call, chunk by chunk: each thread takes chunks of `chunk` tiles and runs
+ * the input transform, the 36 products (cpu_gemm.h, filters packed) and the output pass on one chunk at
+ * a time in a buffer of its own, small enough to stay in its caches; only x, the filters and y travel
+ * to and from memory. For CPUs whose memory is slow next to their arithmetic (most, on big maps). */
+typedef struct {
+    InputJob in;
+    const float *filters;
+    int width;  /* the packed filters' columns */
+    OutputJob out;
+    int chunk, tiles;
+    atomic_int failed;
+} FusedJob;
+
+/* This thread's scratch of at least `floats`, kept for the next call (pool threads live with the process). */
+static float *thread_scratch(size_t floats) {
+    static _Thread_local float *held;
+    static _Thread_local size_t capacity;
+    if (capacity < floats) {
+        float *grown = realloc(held, floats * sizeof(float));
+        if (!grown) return NULL;
+        held = grown;
+        capacity = floats;
+    }
+    return held;
+}
+
+static void fused_chunks(void *context, int chunk0, int chunk1) {
+    FusedJob *job = context;
+    const int channels = job->in.channels, width = job->width, chunk = job->chunk;
+    float *v = thread_scratch((size_t)36 * chunk * (channels + width));
+    if (!v) {
+        job->failed = 1;
+        return;
+    }
+    float *m = v + (size_t)36 * chunk * channels;
+    for (int c = chunk0; c < chunk1; c++) {
+        const int first = c * chunk, count = job->tiles - first < chunk ? job->tiles - first : chunk;
+        InputJob in = job->in;
+        in.first = first, in.tiles = count, in.v = v;
+        input_tiles(&in, 0, count);
+        GemmJob product = gemm_job(v, job->filters, m, count, channels, width);
+        gemm_units(&product, 0, 36 * product.blocks);
+        OutputJob out = job->out;
+        out.m = m, out.first = first, out.tiles = count;
+        output_tiles(&out, 0, count);
+    }
+}
+
+/* winograd_input, the products with `filters` (packed, `width` columns) and winograd_output over all
+ * `tiles` tiles, `chunk` at a time. Returns 0, or -1 when a thread's scratch cannot be allocated. */
+int winograd_fused(const float *x, Strides xs, const float *gains, int channels, int h, int w, int pad,
+                   const float *filters, int width, int out_channels, int up, int out_h, int out_w, int tiles_y,
+                   int tiles_x, int tiles, float *y, Strides ys, const Epilogue *e, int chunk, int threads) {
+    FusedJob job = {{x, gains, xs, channels, h, w, pad, tiles_y, tiles_x, 0, 0, NULL}, filters, width,
+                    {NULL, width, out_channels, up, out_h, out_w, tiles_y, tiles_x, 0, 0, y, ys, e}, chunk, tiles, 0};
+    parallel(fused_chunks, &job, (tiles + chunk - 1) / chunk, threads);
+    return job.failed ? -1 : 0;
 }
