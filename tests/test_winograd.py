@@ -157,7 +157,7 @@ def product(request, c_transforms, monkeypatch):
     built = cpu_build.support(cpu_gemm.SOURCE, wait_s=120)
     if ours and not built.available:
         pytest.fail(f"our product did not build: {built.reason}")
-    monkeypatch.setattr(cpu_gemm, "choice", lambda wait_s=0.0: Support(ours, "forced by the test"))
+    monkeypatch.setattr(winograd, "products", lambda: Support(ours, "forced by the test"))
     monkeypatch.setattr(cpu_winograd, "CHUNK_BYTES", 1)  # chunks of the fewest tiles
     if request.param == "blocks":
         monkeypatch.setattr(cpu_winograd, "FUSED_CACHE_SHARE", 1 << 40)  # no filters fit
@@ -238,3 +238,15 @@ def test_up_layers_on_small_maps_keep_the_transposed_convolution(c_transforms) -
     assert winograd.pays_off(64, 32, 256, 256, up=2)
     assert not winograd.pays_off(512, 512, 32, 32, up=2)
     assert not winograd.pays_off(512, 512, 128, 128, up=3)
+
+
+def test_the_product_is_chosen_by_timing_a_layer_and_says_so(c_transforms) -> None:
+    from autolume_graph.gan.kernels import cpu_build, cpu_gemm
+
+    if not cpu_build.support(cpu_gemm.SOURCE, wait_s=120).available:
+        pytest.fail("our product did not build")
+    chosen = winograd.products()
+    assert chosen.reason.startswith("ours" if chosen.available else "torch.bmm")
+    assert chosen.reason.count(" ms") == 2  # both timings, on the trial layer
+    filters = winograd.transform_weight(torch.randn(16, 8, 3, 3))
+    assert isinstance(filters, cpu_gemm.Packed) == chosen.available  # the filters' layout follows it

@@ -20,6 +20,7 @@ network's four 512-channel layers that use it, 8 to 64 px: 150 MB more).
 from __future__ import annotations
 
 import functools
+import time
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +52,8 @@ C_MIN_SIDE = 16
 # 4..64 px maps with 256..512 channels, where the transposed convolution runs near peak.
 UP_MIN_CHANNELS = 32
 UP_MIN_SIDE = 128
+TRIAL_LAYER = (256, 48)  # channels in and out, map side: the layer `products` times both products on
+TRIAL_ROUNDS = 4
 C_TRANSFORMS = True  # False: the torch transforms even where the C ones are built (for benchmarks)
 
 
@@ -66,16 +69,44 @@ def transforms() -> Support:
     what was built or why not."""
     if not C_TRANSFORMS:
         return Support(False, "C transforms switched off")
-    cpu_gemm.choice()
+    cpu_gemm.support()
     return cpu_winograd.support()
 
 
 def products() -> Support:
-    """Whether the 36 matrix products run on our C product (built, and measured faster here than
-    torch.bmm; `cpu_gemm`), for the transformed filters' layout; and the figures that decided it."""
+    """Whether the 36 matrix products run on our C product (`cpu_gemm`) rather than torch.bmm: decided
+    once per process by timing a mid-sized layer with each (`TRIAL_LAYER`), the figures in the reason.
+    The transformed filters' layout follows it."""
     if not transforms().available:
         return Support(False, "torch.bmm (with the torch transforms)")
-    return cpu_gemm.choice()
+    built = cpu_gemm.support()
+    if not built.available:
+        return Support(False, f"torch.bmm (ours not built: {built.reason})")
+    return _measured_products()
+
+
+@functools.cache
+def _measured_products() -> Support:
+    """The trial layer with our product and with torch.bmm in alternation, each its best of TRIAL_ROUNDS.
+
+    Each turn runs twice and times the second run: right after torch.bmm its OpenMP threads still spin
+    for a while and would slow whatever comes first, which in a frame of ours is not our product."""
+    channels, side = TRIAL_LAYER
+    gen = torch.Generator().manual_seed(0)
+    with torch.inference_mode(False), torch.no_grad():
+        x = torch.randn(1, channels, side, side, generator=gen).contiguous(memory_format=torch.channels_last)
+        plain = _transformed(torch.randn(channels, channels, 3, 3, generator=gen))
+        filters = {"ours": cpu_gemm.pack(plain), "torch.bmm": plain}
+        best = dict.fromkeys(filters, float("inf"))
+        for _ in range(TRIAL_ROUNDS):
+            for name, u in filters.items():
+                cpu_winograd.conv3x3(x, u)
+                start = time.perf_counter()
+                cpu_winograd.conv3x3(x, u)
+                best[name] = min(best[name], 1000 * (time.perf_counter() - start))
+    faster = best["ours"] < best["torch.bmm"]
+    return Support(faster, f"{'ours' if faster else 'torch.bmm'} (a {channels}-channel {side} px layer: ours "
+                           f"{best['ours']:.1f} ms, torch.bmm {best['torch.bmm']:.1f} ms)")
 
 
 def pays_off(in_channels: int, out_channels: int, height: int, width: int, up: int = 1) -> bool:
@@ -96,12 +127,17 @@ def transform_weight(weight: torch.Tensor) -> torch.Tensor | cpu_gemm.Packed:
     """[O, I, 3, 3] -> the transformed filters that `conv3x3` multiplies with: [36, I, O], or packed
     for our C product (`cpu_gemm.pack`) where `products()` chose it. Callers that keep them between
     frames key them on `products().available`."""
-    g = torch.tensor(_G, dtype=torch.float64, device=weight.device)
-    u = torch.einsum("au,oiuv,bv->baio", g, weight.to(torch.float64), g)
-    u = u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
+    u = _transformed(weight)
     if weight.device.type == "cpu" and weight.dtype == torch.float32 and products().available:
         return cpu_gemm.pack(u)
     return u
+
+
+def _transformed(weight: torch.Tensor) -> torch.Tensor:
+    """G w G^T for every channel pair, in float64: [36, I, O]."""
+    g = torch.tensor(_G, dtype=torch.float64, device=weight.device)
+    u = torch.einsum("au,oiuv,bv->baio", g, weight.to(torch.float64), g)
+    return u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
 
 
 def up2_phases(weight: torch.Tensor, f: torch.Tensor, pad0: int) -> torch.Tensor | None:

@@ -2,15 +2,16 @@
 
 The BLAS torch ships with is fast on the CPUs it was tuned for and slow on others (MKL on a 2-core
 AMD EPYC: 60-100 GFLOP/s where oneDNN's convolutions reach 120-130 on the same cores). Which product
-runs is decided once per process by timing both on a Winograd-sized product (`choice`), and reported.
-Ours takes the constant operand (the transformed filters) packed in strips of `strip()` columns.
+runs is decided once per process by timing a Winograd layer with each (`winograd.products`): alone,
+the two compare differently than between the transforms, where torch's OpenMP threads, still spinning
+after each product, share the cores with our transforms' threads. Ours takes the constant operand (the
+transformed filters) packed in strips of `strip()` columns.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +22,6 @@ from . import cpu_build
 
 SOURCE = Path(__file__).with_name("cpu_gemm.c")
 _I, _P = ctypes.c_int, ctypes.c_void_p
-TRIAL_SHAPE = (36, 192, 256, 256)  # batch, rows, depth, columns: a mid-sized Winograd layer's products
-TRIAL_ROUNDS = 5
 
 
 def _function():
@@ -74,29 +73,6 @@ def bmm(a: torch.Tensor, packed: Packed, out: torch.Tensor) -> torch.Tensor:
     return out
 
 
-@functools.cache
-def _measured() -> Support:
-    """Both products timed in alternation on the trial shape, each its best of `TRIAL_ROUNDS`."""
-    batch, m, k, n = TRIAL_SHAPE
-    with torch.inference_mode(False):
-        a, b = torch.randn(batch, m, k), torch.randn(batch, k, n)
-        packed, out = pack(b), torch.empty(batch, m, n)  # n: whole strips
-        runs = {"ours": lambda: bmm(a, packed, out), "torch.bmm": lambda: torch.bmm(a, b, out=out)}
-        best = dict.fromkeys(runs, float("inf"))
-        for round_ in range(TRIAL_ROUNDS + 1):  # the first round warms both up
-            for name, run in runs.items():
-                start = time.perf_counter()
-                run()
-                if round_:
-                    best[name] = min(best[name], 1000 * (time.perf_counter() - start))
-    figures = f"ours {best['ours']:.1f} ms, torch.bmm {best['torch.bmm']:.1f} ms on {batch}x[{m}x{k}]@[{k}x{n}]"
-    faster = best["ours"] < best["torch.bmm"]
-    return Support(faster, f"{'ours' if faster else 'torch.bmm'} ({figures})")
-
-
-def choice(wait_s: float = 0.0) -> Support:
-    """Whether our product runs (it is built, waiting up to `wait_s`, and measured faster here), and why."""
-    built = cpu_build.support(SOURCE, wait_s)
-    if not built.available:
-        return Support(False, f"torch.bmm (ours not built: {built.reason})")
-    return _measured()
+def support(wait_s: float = 0.0) -> Support:
+    """Whether our product is built and loaded (waiting up to `wait_s`), and what was built or why not."""
+    return cpu_build.support(SOURCE, wait_s)

@@ -25,12 +25,13 @@ SOURCE = Path(__file__).with_name("cpu_winograd.c")
 BLOCK_BYTES = 32 << 20  # one block's transformed input (or products); 16-64 MB measured best at 512 channels, 148 px
 MIN_BLOCK_TILES = 16
 # The whole convolution chunk by chunk in each thread's caches (our product only) pays where the filters,
-# read once per chunk, stay in the last-level cache: measured on a 2-core AVX2 EPYC (32 MB L3) against the
-# transforms around whole-block products: x1.3-2.1 at 128-256 channels on 128-276 px maps (filters 2.4-9.4
-# MB), x0.5-0.8 at 512 channels (38 MB). Chunks of 128-256 KB measured best.
+# read once per chunk, stay in the last-level cache: measured on a 2-core AVX2 EPYC (32 MB L3) against our
+# product over whole blocks (`python benchmarks/bench_winograd.py`): x1.2-1.5 with 128-256 x 128-181
+# channels on 256-276 px maps (filters 2.4-6.7 MB), x0.5 at 256 x 256 channels (9.4 MB) and below.
+# Chunks of 128-256 KB measured best.
 CHUNK_BYTES = 256 << 10
 MIN_CHUNK_TILES = 6
-FUSED_CACHE_SHARE = 3  # fused where the filters take at most this fraction of the last-level cache
+FUSED_CACHE_SHARE = 4  # fused where the filters take at most this fraction of the last-level cache
 _WORKSPACE = threading.local()
 
 
