@@ -25,7 +25,7 @@ from autolume_graph.params import Binding
 from autolume_graph.runtime import Runtime
 from autolume_graph.session import Session
 
-# parameters of the default graph with no clipping, so the last integer sent is the value we read
+# parameters of the default graph; each must end on the last value sent, as its range coerces it
 TARGETS = [("mapping", "psi"), ("generate", "noise_strength"), ("generate", "translate_x"), ("seed", "speed"),
            ("generate", "translate_y"), ("generate", "rotate"), ("seed", "drag"), ("seed", "seed")]
 
@@ -90,8 +90,9 @@ def main() -> None:
     run_phase(session, 0.5, args.fps)  # let the tail arrive
     wrong = {}
     for i, (node_name, param) in enumerate(TARGETS):
-        value = graph.node(node_name).values[param]
-        expected = report["last"].get(f"/bench/p{i}")
+        node = graph.node(node_name)
+        value, sent = node.values[param], report["last"].get(f"/bench/p{i}")
+        expected = None if sent is None else node.params[param].coerce(sent)
         if expected is not None and value != expected:
             wrong[f"{node_name}.{param}"] = (value, expected)
     counts = session.mailbox.counts()

@@ -34,7 +34,7 @@ from autolume_graph.osc.serving import BackgroundServer
 
 DEFAULT_PORT = 1338
 MAX_BUNDLE_DEPTH = 8
-BATCH_SECONDS = 0.004
+BATCH_SECONDS = 0.008
 _BUNDLE = b"#bundle\x00"
 _KNOWN_TAGS = frozenset("ihfdsbrmtTFN[]")
 # Tags python-osc does not parse but which share the layout of one it does:
