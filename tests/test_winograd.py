@@ -250,3 +250,18 @@ def test_the_product_is_chosen_by_timing_a_layer_and_says_so(c_transforms) -> No
     assert chosen.reason.count(" ms") == 2  # both timings, on the trial layer
     filters = winograd.transform_weight(torch.randn(16, 8, 3, 3))
     assert isinstance(filters, cpu_gemm.Packed) == chosen.available  # the filters' layout follows it
+
+
+def test_a_failing_c_path_falls_back_to_the_torch_transforms_and_says_why(product, monkeypatch) -> None:
+    monkeypatch.setattr(winograd, "_C_FAILURE", [])
+
+    def fails(*args, **kwargs):
+        raise MemoryError("the CPU Winograd convolution could not allocate its buffers")
+    monkeypatch.setattr(cpu_winograd, "conv3x3", fails)
+    gen = torch.Generator().manual_seed(12)
+    x, weight = torch.randn(1, 16, 12, 12, generator=gen), torch.randn(32, 16, 3, 3, generator=gen) / 12
+    got = winograd.conv3x3(x, winograd.transform_weight(weight))  # filters packed or not: either is taken
+    assert (got - F.conv2d(x, weight, padding=1)).abs().max().item() < 1e-4  # the picture goes on
+    found = winograd.transforms()
+    assert not found.available and "MemoryError" in found.reason
+    assert not winograd.pays_off(512, 512, 64, 64, up=2)  # the phases need the C transforms

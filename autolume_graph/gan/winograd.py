@@ -55,6 +55,7 @@ UP_MIN_SIDE = 128
 TRIAL_LAYER = (256, 48)  # channels in and out, map side: the layer `products` times both products on
 TRIAL_ROUNDS = 4
 C_TRANSFORMS = True  # False: the torch transforms even where the C ones are built (for benchmarks)
+_C_FAILURE: list[str] = []  # why the C path failed, once it has (not tried again)
 
 
 @functools.cache
@@ -69,6 +70,8 @@ def transforms() -> Support:
     what was built or why not."""
     if not C_TRANSFORMS:
         return Support(False, "C transforms switched off")
+    if _C_FAILURE:
+        return Support(False, _C_FAILURE[0])
     cpu_gemm.support()
     return cpu_winograd.support()
 
@@ -180,7 +183,10 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed, pad: int = 1, ga
     """
     if x.device.type == "cpu" and x.dtype == torch.float32 and transforms().available \
             and not autograd_needed(x, u, gains, scale, bias, noise):
-        return cpu_winograd.conv3x3(x, u, pad, gains, scale, bias, noise, slope, clamp, up)
+        try:
+            return cpu_winograd.conv3x3(x, u, pad, gains, scale, bias, noise, slope, clamp, up)
+        except Exception as exc:  # out of memory, a library gone: the torch transforms for the rest of the run
+            _C_FAILURE.append(f"C transforms failed: {type(exc).__name__}: {exc}".splitlines()[0])
     if gains is not None:
         x = x * gains.view(*gains.shape, 1, 1)
     if pad != 1:
