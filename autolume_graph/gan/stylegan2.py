@@ -327,20 +327,16 @@ class SynthesisLayer(torch.nn.Module):
             x.clamp_(-clamp, clamp)
         return x
 
-    def _winograd_filters(self) -> torch.Tensor | None:
+    def _winograd_filters(self) -> torch.Tensor | winograd.cpu_gemm.Packed | None:
         """The transformed filters of this layer's 3x3 convolution (an up-sampling one as its four
         phases, `winograd.up2_phases`), kept between weight versions; None where Winograd cannot run it."""
         weight = self.weight
         if weight.shape[-2:] != (3, 3) or self.up not in (1, 2) or (self.up == 1 and self.padding != 1):
             return None
-        layout = winograd.products().available
         if self.up == 1:
-            return derived(self, "winograd", (weight,), lambda: winograd.transform_weight(weight), extra=layout)
-
-        def phases() -> torch.Tensor | None:
-            split = winograd.up2_phases(weight, self.resample_filter, self._fir_pads()[0])
-            return None if split is None else winograd.transform_weight(split)
-        return derived(self, "winograd", (weight, self.resample_filter), phases, extra=layout)
+            return winograd.kept_filters(self, (weight,), lambda: weight)
+        return winograd.kept_filters(self, (weight, self.resample_filter), lambda: winograd.up2_phases(
+            weight, self.resample_filter, self._fir_pads()[0]))
 
     def _fir_pads(self) -> tuple[int, int]:
         """The padding before and after of the filter that follows the transposed convolution."""

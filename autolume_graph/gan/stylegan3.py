@@ -167,8 +167,7 @@ class SynthesisLayer(torch.nn.Module):
         gains = (styles * self.magnitude_ema.rsqrt()).view(*styles.shape, 1, 1)
         pad = self.conv_kernel - 1
         if self._uses_winograd(x):
-            filters = derived(self, "winograd", (self.weight,), lambda: winograd.transform_weight(self._weight()),
-                              extra=winograd.products().available)
+            filters = winograd.kept_filters(self, (self.weight,), self._weight)
             wsq = derived(self, "wsq", (self.weight,), lambda: self._weight().square().sum(dim=[2, 3]).t())
             x = winograd.conv3x3(x, filters, pad, gains.view(gains.shape[:2]))  # its filters stay cached
         else:

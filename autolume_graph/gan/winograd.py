@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 from .cpu_features import Support
 from .kernels import autograd_needed, cpu_gemm, cpu_winograd
+from .layers import derived
 
 TILE = 4  # output tile side; the input tile is TILE + 2
 # Interpolation points 0, 1, -1, 2, -2 and infinity: the standard, best-conditioned choice for F(4, 3).
@@ -47,9 +49,10 @@ CHANNELS_PER_SIDE = 4
 # x1.0-2.5 from 128 channels and 16 px at every map size tried; 8 px maps lose in one layout of two.
 C_MIN_CHANNELS = 128
 C_MIN_SIDE = 16
-# An up-sampling layer as four phases (`up2_phases`) against oneDNN's transposed convolution + filter,
-# measured the same way: x1.6-2.2 on 128..256 px input maps with 32..256 channels out; x0.4-0.9 on
-# 4..64 px maps with 256..512 channels, where the transposed convolution runs near peak.
+# An up-sampling layer as four phases (`up2_phases`) against oneDNN's transposed convolution + filter
+# (`python benchmarks/bench_winograd_layers.py 256,128,128,2 512,512,32,2 ...`): x1.3-1.6 from 128 px
+# input maps with 32..256 channels out; x0.4-0.99 on 4..64 px maps with 256..512 channels, where the
+# transposed convolution runs near peak.
 UP_MIN_CHANNELS = 32
 UP_MIN_SIDE = 128
 TRIAL_LAYER = (256, 48)  # channels in and out, map side: the layer `products` times both products on
@@ -126,10 +129,19 @@ def pays_off(in_channels: int, out_channels: int, height: int, width: int, up: i
         and max(height, width) * CHANNELS_PER_SIDE <= channels
 
 
+def kept_filters(owner: torch.nn.Module, sources: tuple[torch.Tensor, ...],
+                 weight: Callable[[], torch.Tensor | None]) -> torch.Tensor | cpu_gemm.Packed | None:
+    """`transform_weight(weight())` kept on `owner` until a source changes or the product (and with it
+    the filters' layout) does; None where `weight()` is None (a layer Winograd cannot run)."""
+    def build() -> torch.Tensor | cpu_gemm.Packed | None:
+        made = weight()
+        return None if made is None else transform_weight(made)
+    return derived(owner, "winograd", sources, build, extra=products().available)
+
+
 def transform_weight(weight: torch.Tensor) -> torch.Tensor | cpu_gemm.Packed:
     """[O, I, 3, 3] -> the transformed filters that `conv3x3` multiplies with: [36, I, O], or packed
-    for our C product (`cpu_gemm.pack`) where `products()` chose it. Callers that keep them between
-    frames key them on `products().available`."""
+    for our C product (`cpu_gemm.pack`) where `products()` chose it (`kept_filters` keeps them)."""
     u = _transformed(weight)
     if weight.device.type == "cpu" and weight.dtype == torch.float32 and products().available:
         return cpu_gemm.pack(u)

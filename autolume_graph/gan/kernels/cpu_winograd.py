@@ -26,7 +26,7 @@ BLOCK_BYTES = 32 << 20  # one block's transformed input (or products); 16-64 MB 
 MIN_BLOCK_TILES = 16
 # The whole convolution chunk by chunk in each thread's caches (our product only) pays where the filters,
 # read once per chunk, stay in the last-level cache: measured on a 2-core AVX2 EPYC (32 MB L3) against our
-# product over whole blocks (`python benchmarks/bench_winograd.py`): x1.2-1.5 with 128-256 x 128-181
+# product over whole blocks (`python benchmarks/bench_winograd_layers.py`): x1.2-1.5 with 128-256 x 128-181
 # channels on 256-276 px maps (filters 2.4-6.7 MB), x0.5 at 256 x 256 channels (9.4 MB) and below.
 # Chunks of 128-256 KB measured best.
 CHUNK_BYTES = 256 << 10
@@ -92,7 +92,6 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed, pad: int = 1, ga
     Then, in the output transform's pass: * scale [B, O] + bias [O] + noise ([H', W'] or [B, 1, H', W'],
     of the result's size) (each where given), leaky ReLU of `slope` (1: none), clamp to +-clamp (None: none).
     """
-    transform_in, transform_out = _functions()
     batch, channels, height, width = x.shape
     packed = isinstance(u, cpu_gemm.Packed)
     columns = u.columns if packed else u.shape[2]
@@ -121,6 +120,7 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed, pad: int = 1, ga
                     chunk, threads):
             raise MemoryError("the CPU Winograd convolution could not allocate its buffers")
         return y
+    transform_in, transform_out = _functions()
     block = max(MIN_BLOCK_TILES, BLOCK_BYTES // (36 * 4 * max(channels, row_width)))
     for first in range(0, tiles, block):
         count = min(block, tiles - first)
