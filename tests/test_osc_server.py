@@ -14,8 +14,9 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
 from autolume_graph.osc.client import OSCSender
+from autolume_graph.osc.decode import decode_packet
 from autolume_graph.osc.mailbox import Inbox, Mailbox, RateLimitedLog
-from autolume_graph.osc.server import OSCServer, decode_packet
+from autolume_graph.osc.server import OSCServer
 
 
 @pytest.fixture
@@ -239,11 +240,17 @@ def test_rate_limited_log_reports_counts(caplog: pytest.LogCaptureFixture) -> No
             now[0] = step * 0.1  # 10 s in all
             emitted.append(rl("bad-type", f"/p{step}"))
         assert rl("other") is True
+        assert rl("batch", "the latest", occurrences=7) is True  # a server batch counts several at once
+        assert rl("batch", occurrences=5) is False
+        now[0] = 20.0
+        assert rl("batch", occurrences=2) is True
     assert sum(emitted) == 2
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0] == "osc: bad-type (latest: /p0)"
     assert lines[1].startswith("osc: 50 x bad-type in the last 5 s (latest: /p50)")
     assert lines[2] == "osc: other"
+    assert lines[3] == "osc: 7 x batch (latest: the latest)"
+    assert lines[4].startswith("osc: 7 x batch in the last 10 s")
 
 
 def test_sender_delivers_and_never_raises(server: OSCServer) -> None:

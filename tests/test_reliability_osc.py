@@ -1,6 +1,6 @@
 """Promise 3: random OSC datagrams at 5,000/s while rendering: no crash, valid values applied,
-render CPU per frame up at most 10%. Each phase lasts $AUTOLUME_FLOOD_SECONDS in all (default 10);
-`benchmarks/flood.py` runs the same measurement for 60 s."""
+render CPU per frame up at most 10%. Quiet and flooded slots alternate, each kind $AUTOLUME_FLOOD_SECONDS
+in all (default 10); `benchmarks/flood.py` runs the same measurement for 60 s."""
 
 from __future__ import annotations
 

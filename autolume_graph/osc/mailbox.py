@@ -41,11 +41,11 @@ class RateLimitedLog:
         self._pending: dict[str, int] = {}
         self._last: dict[str, float] = {}
 
-    def __call__(self, kind: str, detail: str = "") -> bool:
-        """Note one occurrence of `kind`; return True when a line was emitted for it."""
+    def __call__(self, kind: str, detail: str = "", occurrences: int = 1) -> bool:
+        """Note `occurrences` of `kind`; return True when a line was emitted for it."""
         now = self._clock()
         with self._lock:
-            n = self._pending.get(kind, 0) + 1
+            n = self._pending.get(kind, 0) + occurrences
             last = self._last.get(kind)
             if last is not None and now - last < self._interval:
                 self._pending[kind] = n
@@ -54,7 +54,7 @@ class RateLimitedLog:
             self._last[kind] = now
         suffix = f" (latest: {detail})" if detail else ""
         if last is None:
-            self._logger.warning("osc: %s%s", kind, suffix)
+            self._logger.warning("osc: %s%s", kind if n == 1 else f"{n} x {kind}", suffix)
         else:
             self._logger.warning("osc: %d x %s in the last %.0f s%s", n, kind, now - last, suffix)
         return True
@@ -80,19 +80,25 @@ class Mailbox:
 
     def post(self, address: str, args: tuple, t_received: float) -> None:
         """Store the newest args for `address` (server thread); O(1), never blocks for long."""
+        self.post_many([(address, args)], t_received)
+
+    def post_many(self, messages: list[tuple[str, tuple]], t_received: float) -> None:
+        """`post` each (address, args) in order, under one lock: a batch of datagrams costs one acquisition."""
+        refused = 0
         with self._lock:
-            inbox = self._inbox
-            counts = self._counts
-            counts["received"] = counts.get("received", 0) + 1
-            known = address in inbox
-            if known:
-                counts["coalesced"] = counts.get("coalesced", 0) + 1
-            room = known or len(inbox) < self._max
-            if room:
+            inbox, counts, arrivals = self._inbox, self._counts, self._arrivals
+            counts["received"] = counts.get("received", 0) + len(messages)
+            for address, args in messages:
+                known = address in inbox
+                if known:
+                    counts["coalesced"] = counts.get("coalesced", 0) + 1
+                elif len(inbox) >= self._max:
+                    refused += 1
+                    continue
                 inbox[address] = (args, t_received)
-                self._arrivals[address] = self._arrivals.get(address, 0) + 1
-        if not room:
-            self.warn("overflow", f"more than {self._max} addresses between two drains")
+                arrivals[address] = arrivals.get(address, 0) + 1
+        if refused:
+            self.warn("overflow", f"more than {self._max} addresses between two drains", refused)
 
     def drain(self) -> Inbox:
         """Take everything posted since the last drain (render thread, once per frame); `arrivals` then
@@ -107,12 +113,12 @@ class Mailbox:
         with self._lock:
             self._counts[kind] = self._counts.get(kind, 0) + n
 
-    def warn(self, kind: str, detail: str = "") -> None:
-        """Count a problem of `kind`, keep it among the recent ones, and log it, rate-limited per kind."""
+    def warn(self, kind: str, detail: str = "", n: int = 1) -> None:
+        """Count `n` problems of `kind`, keep the latest among the recent ones, and log, rate-limited per kind."""
         with self._lock:
-            self._counts[kind] = self._counts.get(kind, 0) + 1
+            self._counts[kind] = self._counts.get(kind, 0) + n
             self._problems.append((time.monotonic(), kind, detail))
-        self._log(kind, detail)
+        self._log(kind, detail, n)
 
     def problems(self) -> list[Problem]:
         """The latest problems (at most RECENT_PROBLEMS), oldest first: the editor's OSC monitor shows them."""
