@@ -9,7 +9,8 @@
  * Every step is the same primitive: each output row is a weighted sum of a few input rows, the
  * rows and weights given by a table (`combine_rows`). Upsampling (zero-stuffing, padding and the
  * low-pass at the raised rate) and downsampling (low-pass, keep every down-th sample) are both
- * such banded operators along one axis; the tables are built in Python from the definition. Rows
+ * such banded operators along one axis; the tables are built in Python from the definition; the
+ * leaky ReLU and clamp are applied as the last upsampling step stores its rows. Rows
  * are contiguous, so the sums run along them with the compiler's vector instructions; the
  * horizontal steps run on the transposed plane. A radial down filter comes as a sum of separable
  * terms (its singular value decomposition), each a pair of row and column steps.
@@ -28,10 +29,31 @@
 static inline vec load(const float *p) { return *(const vec_unaligned *)p; }
 static inline void store(float *p, vec v) { *(vec_unaligned *)p = v; }
 
-/* out[r][x] (+)= sum_t w[r][t] * in[idx[r][t]][x] for r < rows, x < width; four vectors of a row are
- * summed in registers over all taps before they are stored. */
+/* Leaky ReLU (slope), then clamp to [-clamp, clamp] unless clamp < 0; NaN stays NaN. Applied by
+ * `combine_rows` as it stores the last upsampling pass, so the upsampled plane is not read and written
+ * once more for it. */
+typedef struct {
+    float slope, clamp;
+} Activation;
+
+static inline vec activated(vec x, const Activation *f) {
+    const vec zero = {0};
+    x = pick(x < zero, x * (f->slope - zero), x);
+    if (f->clamp >= 0.0f) x = pick(x > f->clamp - zero, f->clamp - zero, pick(x < -f->clamp - zero, -f->clamp - zero, x));
+    return x;
+}
+
+static inline float activated1(float x, const Activation *f) {
+    x = x < 0.0f ? x * f->slope : x;
+    if (f->clamp >= 0.0f) x = x > f->clamp ? f->clamp : (x < -f->clamp ? -f->clamp : x);
+    return x;
+}
+
+/* out[r][x] (+)= sum_t w[r][t] * in[idx[r][t]][x] for r < rows, x < width, then the activation f unless
+ * NULL; four vectors of a row are summed in registers over all taps before they are stored. */
 static void combine_rows(const float *restrict in, int width, const int *restrict idx,
-                         const float *restrict w, int rows, int taps, float *restrict out, int accumulate) {
+                         const float *restrict w, int rows, int taps, float *restrict out, int accumulate,
+                         const Activation *f) {
     for (int r = 0; r < rows; r++) {
         const int *ri = idx + (size_t)r * taps;
         const float *rw = w + (size_t)r * taps;
@@ -50,47 +72,61 @@ static void combine_rows(const float *restrict in, int width, const int *restric
             if (accumulate) {
                 a0 += load(o + x); a1 += load(o + x + LANES); a2 += load(o + x + 2 * LANES); a3 += load(o + x + 3 * LANES);
             }
+            if (f) {
+                a0 = activated(a0, f); a1 = activated(a1, f); a2 = activated(a2, f); a3 = activated(a3, f);
+            }
             store(o + x, a0); store(o + x + LANES, a1); store(o + x + 2 * LANES, a2); store(o + x + 3 * LANES, a3);
         }
         for (; x + LANES <= width; x += LANES) {
             vec a = {0};
             for (int t = 0; t < taps; t++) a += (rw[t] - (vec){0}) * load(in + (size_t)ri[t] * width + x);
-            store(o + x, accumulate ? a + load(o + x) : a);
+            if (accumulate) a += load(o + x);
+            store(o + x, f ? activated(a, f) : a);
         }
         for (; x < width; x++) {
             float a = 0.0f;
             for (int t = 0; t < taps; t++) a += rw[t] * in[(size_t)ri[t] * width + x];
-            o[x] = accumulate ? a + o[x] : a;
+            if (accumulate) a += o[x];
+            o[x] = f ? activated1(a, f) : a;
         }
     }
 }
 
 
-/* Leaky ReLU (slope), then clamp to [-clamp, clamp] unless clamp < 0, in place; NaN stays NaN. */
-static void activate(float *restrict v, size_t count, float slope, float clamp) {
-    const int clamping = clamp >= 0.0f;
-    const vec zero = {0}, hi = clamp - zero, lo = -clamp - zero, s = slope - zero;
-    size_t i = 0;
-    for (; i + LANES <= count; i += LANES) {
-        vec x = load(v + i);
-        x = pick(x < zero, x * s, x);
-        if (clamping) x = pick(x > hi, hi, pick(x < lo, lo, x));
-        store(v + i, x);
-    }
-    for (; i < count; i++) {
-        float x = v[i] < 0.0f ? v[i] * slope : v[i];
-        if (clamping) x = x > clamp ? clamp : (x < -clamp ? -clamp : x);
-        v[i] = x;
-    }
-}
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define HAVE_SHUFFLES 1
+typedef float quad __attribute__((vector_size(16)));
+typedef float quad_unaligned __attribute__((vector_size(16), aligned(4)));
 
-/* out[c][r] = in[r][c], in tiles that stay in the first-level cache. */
+/* out[c][r] = in[r][c] for one 4 x 4 block, in registers (four loads, eight shuffles, four stores). */
+static inline void transpose4(const float *in, size_t in_row, float *out, size_t out_row) {
+    const quad r0 = *(const quad_unaligned *)in, r1 = *(const quad_unaligned *)(in + in_row);
+    const quad r2 = *(const quad_unaligned *)(in + 2 * in_row), r3 = *(const quad_unaligned *)(in + 3 * in_row);
+    const quad lo01 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5), hi01 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);
+    const quad lo23 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5), hi23 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
+    *(quad_unaligned *)out = __builtin_shufflevector(lo01, lo23, 0, 1, 4, 5);
+    *(quad_unaligned *)(out + out_row) = __builtin_shufflevector(lo01, lo23, 2, 3, 6, 7);
+    *(quad_unaligned *)(out + 2 * out_row) = __builtin_shufflevector(hi01, hi23, 0, 1, 4, 5);
+    *(quad_unaligned *)(out + 3 * out_row) = __builtin_shufflevector(hi01, hi23, 2, 3, 6, 7);
+}
+#endif
+
+/* out[c][r] = in[r][c], in tiles that stay in the first-level cache; 4 x 4 blocks in registers where the
+ * compiler has vector shuffles, the edges element by element. */
 static void transpose(const float *restrict in, int rows, int cols, float *restrict out) {
     enum { TILE = 16 };
     for (int r0 = 0; r0 < rows; r0 += TILE) {
         const int r1 = r0 + TILE < rows ? r0 + TILE : rows;
         for (int c0 = 0; c0 < cols; c0 += TILE) {
             const int c1 = c0 + TILE < cols ? c0 + TILE : cols;
+#ifdef HAVE_SHUFFLES
+            if (r1 - r0 == TILE && c1 - c0 == TILE) {
+                for (int r = r0; r < r1; r += 4)
+                    for (int c = c0; c < c1; c += 4)
+                        transpose4(in + (size_t)r * cols + c, cols, out + (size_t)c * rows + r, rows);
+                continue;
+            }
+#endif
             for (int c = c0; c < c1; c++)
                 for (int r = r0; r < r1; r++) out[(size_t)c * rows + r] = in[(size_t)r * cols + c];
         }
@@ -135,7 +171,7 @@ typedef struct {
     int channels, h, w, terms;
     Band up_y, up_x;
     const Band *down_x, *down_y;
-    float slope, clamp;
+    Activation activation;
     float *out;
     atomic_int failed;
 } Job;
@@ -171,14 +207,13 @@ static void filtered_lrelu_groups(void *context, int group0, int group1) {
             float *result = job->out + ((size_t)n * channels + c0 + k) * hd * wd;
             if (!together) gather_planes(job->x, job->xs, n, c0 + k, 1, h, w, factor + k, job->bias + c0 + k, planes);
             const float *plane = together ? planes + (size_t)k * h * w : planes;
-            combine_rows(plane, w, up_y.idx, up_y.w, hu, up_y.taps, a, 0);                        /* [hu][w] */
+            combine_rows(plane, w, up_y.idx, up_y.w, hu, up_y.taps, a, 0, NULL);                  /* [hu][w] */
             transpose(a, hu, w, b);                                                              /* [w][hu] */
-            combine_rows(b, hu, up_x.idx, up_x.w, wu, up_x.taps, up, 0);                        /* [wu][hu] */
-            activate(up, (size_t)wu * hu, job->slope, job->clamp);
+            combine_rows(b, hu, up_x.idx, up_x.w, wu, up_x.taps, up, 0, &job->activation);      /* [wu][hu] */
             for (int t = 0; t < job->terms; t++) {
-                combine_rows(up, hu, down_x[t].idx, down_x[t].w, wd, down_x[t].taps, a, 0);
+                combine_rows(up, hu, down_x[t].idx, down_x[t].w, wd, down_x[t].taps, a, 0, NULL);
                 transpose(a, wd, hu, b);                                                         /* [hu][wd] */
-                combine_rows(b, wd, down_y[t].idx, down_y[t].w, hd, down_y[t].taps, result, t > 0);
+                combine_rows(b, wd, down_y[t].idx, down_y[t].w, hd, down_y[t].taps, result, t > 0, NULL);
             }
         }
     }
@@ -194,7 +229,7 @@ static void filtered_lrelu_groups(void *context, int group0, int group1) {
 int filtered_lrelu(const float *x, Strides xs, const float *scale, const float *bias, int batch, int channels,
                    int h, int w, Band up_y, Band up_x, float slope, float clamp, int terms, const Band *down_x,
                    const Band *down_y, float *out, int threads) {
-    Job job = {x, scale, bias, xs, channels, h, w, terms, up_y, up_x, down_x, down_y, slope, clamp, out, 0};
+    Job job = {x, scale, bias, xs, channels, h, w, terms, up_y, up_x, down_x, down_y, {slope, clamp}, out, 0};
     parallel(filtered_lrelu_groups, &job, batch * ((channels + GROUP - 1) / GROUP), threads);
     return job.failed ? -1 : 0;
 }
