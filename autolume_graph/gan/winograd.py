@@ -190,8 +190,8 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed, pad: int = 1, ga
     noise ([H', W'] or [B, 1, H', W']), leaky ReLU of `slope` (1: none), clamp to +-clamp (each optional).
     `up` 2: the weight is `up2_phases`' [4 O, I, 3, 3], and the four phases interleave into [B, O, 2 H', 2 W'].
 
-    By the C transforms where they are built (the rest folded into their passes, the result in x's
-    layout), else by torch operators (the result channels_last).
+    By the C transforms where they are built (the rest folded into their passes; the result channels_last
+    where x is channels_last or planes, else contiguous), else by torch operators (the result channels_last).
     """
     if x.device.type == "cpu" and x.dtype == torch.float32 and transforms().available \
             and not autograd_needed(x, u, gains, scale, bias, noise):

@@ -24,6 +24,7 @@
 
 #include "cpu_parallel.h"
 #include "cpu_common.h"
+#include "cpu_transpose.h"
 
 
 static inline vec load(const float *p) { return *(const vec_unaligned *)p; }
@@ -92,46 +93,6 @@ static void combine_rows(const float *restrict in, int width, const int *restric
     }
 }
 
-
-#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
-#define HAVE_SHUFFLES 1
-typedef float quad __attribute__((vector_size(16)));
-typedef float quad_unaligned __attribute__((vector_size(16), aligned(4)));
-
-/* out[c][r] = in[r][c] for one 4 x 4 block, in registers (four loads, eight shuffles, four stores). */
-static inline void transpose4(const float *in, size_t in_row, float *out, size_t out_row) {
-    const quad r0 = *(const quad_unaligned *)in, r1 = *(const quad_unaligned *)(in + in_row);
-    const quad r2 = *(const quad_unaligned *)(in + 2 * in_row), r3 = *(const quad_unaligned *)(in + 3 * in_row);
-    const quad lo01 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5), hi01 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);
-    const quad lo23 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5), hi23 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
-    *(quad_unaligned *)out = __builtin_shufflevector(lo01, lo23, 0, 1, 4, 5);
-    *(quad_unaligned *)(out + out_row) = __builtin_shufflevector(lo01, lo23, 2, 3, 6, 7);
-    *(quad_unaligned *)(out + 2 * out_row) = __builtin_shufflevector(hi01, hi23, 0, 1, 4, 5);
-    *(quad_unaligned *)(out + 3 * out_row) = __builtin_shufflevector(hi01, hi23, 2, 3, 6, 7);
-}
-#endif
-
-/* out[c][r] = in[r][c], in tiles that stay in the first-level cache; 4 x 4 blocks in registers where the
- * compiler has vector shuffles, the edges element by element. */
-static void transpose(const float *restrict in, int rows, int cols, float *restrict out) {
-    enum { TILE = 16 };
-    for (int r0 = 0; r0 < rows; r0 += TILE) {
-        const int r1 = r0 + TILE < rows ? r0 + TILE : rows;
-        for (int c0 = 0; c0 < cols; c0 += TILE) {
-            const int c1 = c0 + TILE < cols ? c0 + TILE : cols;
-#ifdef HAVE_SHUFFLES
-            if (r1 - r0 == TILE && c1 - c0 == TILE) {
-                for (int r = r0; r < r1; r += 4)
-                    for (int c = c0; c < c1; c += 4)
-                        transpose4(in + (size_t)r * cols + c, cols, out + (size_t)c * rows + r, rows);
-                continue;
-            }
-#endif
-            for (int c = c0; c < c1; c++)
-                for (int r = r0; r < r1; r++) out[(size_t)c * rows + r] = in[(size_t)r * cols + c];
-        }
-    }
-}
 
 /* A banded operator along one axis: `rows` outputs, each the sum of `taps` weighted inputs. */
 typedef struct {
@@ -208,11 +169,11 @@ static void filtered_lrelu_groups(void *context, int group0, int group1) {
             if (!together) gather_planes(job->x, job->xs, n, c0 + k, 1, h, w, factor + k, job->bias + c0 + k, planes);
             const float *plane = together ? planes + (size_t)k * h * w : planes;
             combine_rows(plane, w, up_y.idx, up_y.w, hu, up_y.taps, a, 0, NULL);                  /* [hu][w] */
-            transpose(a, hu, w, b);                                                              /* [w][hu] */
+            transpose(a, w, hu, w, b, hu);                                                         /* [w][hu] */
             combine_rows(b, hu, up_x.idx, up_x.w, wu, up_x.taps, up, 0, &job->activation);      /* [wu][hu] */
             for (int t = 0; t < job->terms; t++) {
                 combine_rows(up, hu, down_x[t].idx, down_x[t].w, wd, down_x[t].taps, a, 0, NULL);
-                transpose(a, wd, hu, b);                                                         /* [hu][wd] */
+                transpose(a, hu, wd, hu, b, wd);                                                    /* [hu][wd] */
                 combine_rows(b, wd, down_y[t].idx, down_y[t].w, hd, down_y[t].taps, result, t > 0, NULL);
             }
         }

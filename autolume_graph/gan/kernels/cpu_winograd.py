@@ -65,6 +65,18 @@ def _fused():
     return fused
 
 
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """x [B, C, H, W] contiguous (planes) as a channels-last copy in this thread's scratch, by our C transpose
+    (torch's copy to channels-last costs as much as the transform saves)."""
+    batch, channels, height, width = x.shape
+    convert = cpu_build.function(SOURCE, "to_channels_last", None, [_P, _I, _I, _I, _P, _I])
+    if convert is None:
+        raise RuntimeError(f"the CPU Winograd transforms are not loaded: {cpu_build.status(SOURCE).reason}")
+    pixels = _buffer("channels_last", x.numel())
+    convert(x.data_ptr(), batch, channels, height * width, pixels.data_ptr(), torch.get_num_threads())
+    return pixels.view(batch, height, width, channels).permute(0, 3, 1, 2)
+
+
 def _buffer(name: str, numel: int) -> torch.Tensor:
     """This thread's scratch buffer `name` with at least `numel` floats, kept between calls."""
     held = getattr(_WORKSPACE, name, None)
@@ -85,7 +97,8 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed, pad: int = 1, ga
             up: int = 1) -> torch.Tensor:
     """`F.conv2d(x * gains, weight, padding=pad)` for u = `winograd.transform_weight(weight)` ([36, I, O]
     for torch.bmm, or packed for `cpu_gemm`);
-    x [B, I, H, W] float32 on the CPU in any layout, gains [B, I] or None; the result in x's layout.
+    x [B, I, H, W] float32 on the CPU in any layout, gains [B, I] or None; the result channels-last where x
+    is channels-last or planes (these are transposed first, by our C code), else contiguous.
     With `up` 2 the weight holds four phases [4 O, I, 3, 3] (`winograd.up2_phases`), interleaved into
     a [B, O, 2 H', 2 W'] result.
 
@@ -100,6 +113,8 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed, pad: int = 1, ga
     out_h, out_w = height + 2 * pad - 2, width + 2 * pad - 2
     tiles_y, tiles_x = -(-out_h // 4), -(-out_w // 4)
     tiles = batch * tiles_y * tiles_x
+    if channels > 1 and x.is_contiguous() and not x.is_contiguous(memory_format=torch.channels_last):
+        x = _channels_last(x)  # the transforms read and write whole channel vectors
     layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and channels > 1 \
         else torch.contiguous_format
     y = torch.empty(batch, out_ch, up * out_h, up * out_w, memory_format=layout)
