@@ -104,11 +104,16 @@ typedef struct {
 enum { GROUP = 16 };  /* channels gathered together: one cache line of a channels-last pixel */
 
 /* Channel planes [c0, c0 + count) of sample n: from x (strides xs) into contiguous planes [count][h][w],
- * times factor[k] plus shift[k]; pixel by pixel where channels are adjacent in memory, else row by row. */
+ * times factor[k] plus shift[k]; a blocked transpose where channels are adjacent and pixels evenly spaced
+ * (channels-last), pixel by pixel where only channels are adjacent, else row by row. */
 static void gather_planes(const float *x, Strides xs, int n, int c0, int count, int h, int w,
                           const float *factor, const float *shift, float *planes) {
     const float *base = x + n * xs.batch + c0 * xs.channel;
     const size_t size = (size_t)h * w;
+    if (xs.channel == 1 && xs.row == w * xs.column) {
+        transpose(base, xs.column, h * w, count, planes, size, factor, shift);
+        return;
+    }
     if (xs.channel == 1) {
         for (int y = 0; y < h; y++)
             for (int i = 0; i < w; i++) {
@@ -169,11 +174,11 @@ static void filtered_lrelu_groups(void *context, int group0, int group1) {
             if (!together) gather_planes(job->x, job->xs, n, c0 + k, 1, h, w, factor + k, job->bias + c0 + k, planes);
             const float *plane = together ? planes + (size_t)k * h * w : planes;
             combine_rows(plane, w, up_y.idx, up_y.w, hu, up_y.taps, a, 0, NULL);                  /* [hu][w] */
-            transpose(a, w, hu, w, b, hu);                                                         /* [w][hu] */
+            transpose(a, w, hu, w, b, hu, NULL, NULL);                                                         /* [w][hu] */
             combine_rows(b, hu, up_x.idx, up_x.w, wu, up_x.taps, up, 0, &job->activation);      /* [wu][hu] */
             for (int t = 0; t < job->terms; t++) {
                 combine_rows(up, hu, down_x[t].idx, down_x[t].w, wd, down_x[t].taps, a, 0, NULL);
-                transpose(a, hu, wd, hu, b, wd);                                                    /* [hu][wd] */
+                transpose(a, hu, wd, hu, b, wd, NULL, NULL);                                                    /* [hu][wd] */
                 combine_rows(b, wd, down_y[t].idx, down_y[t].w, hd, down_y[t].taps, result, t > 0, NULL);
             }
         }

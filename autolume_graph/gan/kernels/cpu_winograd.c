@@ -145,7 +145,7 @@ static void planes_to_pixels(void *context, int unit0, int unit1) {
         const int count = job->pixels - p0 < PIXEL_BLOCK ? job->pixels - p0 : PIXEL_BLOCK;
         const size_t sample = (size_t)b * job->channels * job->pixels;
         transpose(job->x + sample + p0, job->pixels, job->channels, count,
-                  job->out + sample + (size_t)p0 * job->channels, job->channels);
+                  job->out + sample + (size_t)p0 * job->channels, job->channels, NULL, NULL);
     }
 }
 
