@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from autolume_graph.gan import cpu_features, winograd
+from autolume_graph.gan import cpu_features, pointwise, winograd
 from autolume_graph.gan.filtered_lrelu import activation_kernel
 from autolume_graph.gan.kernels.stylegan2_dispatch import kernel_choice
 from autolume_graph.graph import Graph
@@ -123,6 +123,7 @@ def build_cpu_kernels(wait_s: float = 120.0) -> None:
     cpu_winograd.support(wait_s)
     cpu_gemm.support(wait_s)
     winograd.products()  # measured now, once
+    pointwise.support()  # likewise
 
 
 def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int = 5) -> dict[str, Any]:
@@ -193,7 +194,8 @@ def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int 
 
 KERNEL_LABELS = {"cpu_kernels": "torch CPU kernels", "cpu": "CPU", "sg3_activation": "StyleGAN3 activation",
                  "sg2_layers": "StyleGAN2 layers", "winograd": "Winograd 3x3",
-                 "winograd_products": "Winograd products"}  # kernel_report's entries as `bench` prints them
+                 "winograd_products": "Winograd products",
+                 "pointwise": "1x1 convolutions"}  # kernel_report's entries as `bench` prints them
 
 
 def kernel_report(device: str) -> dict[str, str]:
@@ -205,6 +207,7 @@ def kernel_report(device: str) -> dict[str, str]:
         "sg2_layers": "{} ({})".format(*kernel_choice(device)),  # StyleGAN2's layers: fused Triton or eager
         "winograd": "{} transforms ({})".format(*_winograd(device)),  # 3x3 convolutions on the CPU
         "winograd_products": winograd.products().reason if torch.device(device).type == "cpu" else "-",
+        "pointwise": pointwise.support().reason if torch.device(device).type == "cpu" else "-",  # StyleGAN3-R
     }
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import winograd
+from . import pointwise, winograd
 from .accel import to_device
 from .filtered_lrelu import FilteredLReLU
 from .layers import FullyConnectedLayer, attr, derived, unit_styles
@@ -175,7 +175,9 @@ class SynthesisLayer(torch.nn.Module):
             wsq = None if self.is_torgb else weight.square().sum(dim=[2, 3]).t()
             # Modulating the input or the weight is the same sum: the input keeps one batched conv for many
             # samples; for one, the weight is fewer numbers to scale wherever the map outnumbers O x k x k.
-            if x.shape[0] == 1 and weight[:, 0].numel() < x.shape[2] * x.shape[3]:
+            if self.conv_kernel == 1 and pointwise.pays_off(x, weight, gains):
+                x = pointwise.conv1x1(x, weight, gains.view(gains.shape[:2]))
+            elif x.shape[0] == 1 and weight[:, 0].numel() < x.shape[2] * x.shape[3]:
                 x = F.conv2d(x, weight * gains.view(1, -1, 1, 1), padding=pad)
             else:
                 x = F.conv2d(x * gains, weight, padding=pad)

@@ -20,12 +20,12 @@ network's four 512-channel layers that use it, 8 to 64 px: 150 MB more).
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
+from . import trial
 from .cpu_features import Support
 from .kernels import autograd_needed, cpu_gemm, cpu_winograd
 from .layers import derived
@@ -93,26 +93,15 @@ def products() -> Support:
 
 @functools.cache
 def _measured_products() -> Support:
-    """The trial layer with our product and with torch.bmm in alternation, each its best of TRIAL_ROUNDS.
-
-    Each turn runs twice and times the second run: right after torch.bmm its OpenMP threads still spin
-    for a while and would slow whatever comes first, which in a frame of ours is not our product."""
+    """The trial layer with our product and with torch.bmm, each its best of TRIAL_ROUNDS (`trial`)."""
     channels, side = TRIAL_LAYER
     gen = torch.Generator().manual_seed(0)
     with torch.inference_mode(False), torch.no_grad():
         x = torch.randn(1, channels, side, side, generator=gen).contiguous(memory_format=torch.channels_last)
         plain = _transformed(torch.randn(channels, channels, 3, 3, generator=gen))
-        filters = {"ours": cpu_gemm.pack(plain), "torch.bmm": plain}
-        best = dict.fromkeys(filters, float("inf"))
-        for _ in range(TRIAL_ROUNDS):
-            for name, u in filters.items():
-                cpu_winograd.conv3x3(x, u)
-                start = time.perf_counter()
-                cpu_winograd.conv3x3(x, u)
-                best[name] = min(best[name], 1000 * (time.perf_counter() - start))
-    faster = best["ours"] < best["torch.bmm"]
-    return Support(faster, f"{'ours' if faster else 'torch.bmm'} (a {channels}-channel {side} px layer: ours "
-                           f"{best['ours']:.1f} ms, torch.bmm {best['torch.bmm']:.1f} ms)")
+        return trial.ours_if_faster(functools.partial(cpu_winograd.conv3x3, x, cpu_gemm.pack(plain)), "torch.bmm",
+                                    functools.partial(cpu_winograd.conv3x3, x, plain), TRIAL_ROUNDS,
+                                    f"{channels}-channel {side} px layer")
 
 
 def pays_off(in_channels: int, out_channels: int, height: int, width: int, up: int = 1) -> bool:

@@ -65,7 +65,7 @@ def _fused():
     return fused
 
 
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
+def channels_last_copy(x: torch.Tensor) -> torch.Tensor:
     """x [B, C, H, W] contiguous (planes) as a channels-last copy in this thread's scratch, by our C transpose
     (torch's copy to channels-last costs as much as the transform saves)."""
     batch, channels, height, width = x.shape
@@ -114,7 +114,7 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed, pad: int = 1, ga
     tiles_y, tiles_x = -(-out_h // 4), -(-out_w // 4)
     tiles = batch * tiles_y * tiles_x
     if channels > 1 and x.is_contiguous() and not x.is_contiguous(memory_format=torch.channels_last):
-        x = _channels_last(x)  # the transforms read and write whole channel vectors
+        x = channels_last_copy(x)  # the transforms read and write whole channel vectors
     layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and channels > 1 \
         else torch.contiguous_format
     y = torch.empty(batch, out_ch, up * out_h, up * out_w, memory_format=layout)
