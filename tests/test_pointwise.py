@@ -47,7 +47,8 @@ def test_used_only_where_it_pays_and_nothing_needs_a_gradient(built, monkeypatch
     assert pointwise.pays_off(big, torch.zeros(8, 8, 1, 1))
     assert not pointwise.pays_off(torch.zeros(1, 8, 127, 128))  # below MIN_PIXELS
     assert not pointwise.pays_off(big.bfloat16())
-    assert not pointwise.pays_off(big, torch.zeros(8, 8, 1, 1, requires_grad=True))
+    with torch.enable_grad():  # other test modules switch gradients off for the whole process
+        assert not pointwise.pays_off(big, torch.zeros(8, 8, 1, 1, requires_grad=True))
     monkeypatch.setattr(pointwise, "support", lambda: Support(False, "test"))
     assert not pointwise.pays_off(big)
 
