@@ -89,16 +89,17 @@ class _UDPServer(BlockingOSCUDPServer):
         t_received = time.monotonic()
         messages: list[tuple[str, tuple]] = []
         problems: dict[str, tuple[int, str]] = {}  # kind -> (how many, the latest's detail)
+
+        def note(kind: str, detail: str) -> None:
+            problems[kind] = (problems.get(kind, (0, ""))[0] + 1, detail)
         for data, sender in batch:
             if self._allow is not None and not self._allow.admits(sender[0]):
-                n = problems.get("refused-sender", (0, ""))[0]
-                problems["refused-sender"] = (n + 1, f"{sender[0]} is outside {self._allow.text}")
+                note("refused-sender", f"{sender[0]} is outside {self._allow.text}")
                 continue
             try:
                 messages += decode_packet(data)
             except DecodeError as exc:
-                n = problems.get(exc.kind, (0, ""))[0]
-                problems[exc.kind] = (n + 1, f"{exc.detail} from {sender[0]}")
+                note(exc.kind, f"{exc.detail} from {sender[0]}")
         if messages:
             self._mailbox.post_many(messages, t_received)
         for kind, (n, detail) in problems.items():

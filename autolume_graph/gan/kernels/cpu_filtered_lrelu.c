@@ -174,11 +174,11 @@ static void filtered_lrelu_groups(void *context, int group0, int group1) {
             if (!together) gather_planes(job->x, job->xs, n, c0 + k, 1, h, w, factor + k, job->bias + c0 + k, planes);
             const float *plane = together ? planes + (size_t)k * h * w : planes;
             combine_rows(plane, w, up_y.idx, up_y.w, hu, up_y.taps, a, 0, NULL);                  /* [hu][w] */
-            transpose(a, w, hu, w, b, hu, NULL, NULL);                                                         /* [w][hu] */
+            transpose(a, w, hu, w, b, hu, NULL, NULL);                                           /* [w][hu] */
             combine_rows(b, hu, up_x.idx, up_x.w, wu, up_x.taps, up, 0, &job->activation);      /* [wu][hu] */
             for (int t = 0; t < job->terms; t++) {
                 combine_rows(up, hu, down_x[t].idx, down_x[t].w, wd, down_x[t].taps, a, 0, NULL);
-                transpose(a, hu, wd, hu, b, wd, NULL, NULL);                                                    /* [hu][wd] */
+                transpose(a, hu, wd, hu, b, wd, NULL, NULL);                                    /* [hu][wd] */
                 combine_rows(b, wd, down_y[t].idx, down_y[t].w, hd, down_y[t].taps, result, t > 0, NULL);
             }
         }
@@ -189,8 +189,9 @@ static void filtered_lrelu_groups(void *context, int group0, int group1) {
 /* x (batch, channels, h, w; strides xs) into out [batch][channels][hd][wd], on `threads` threads.
  * Each plane: x * scale[sample][channel] (the demodulation, unless scale is NULL) + bias, up_y, transpose,
  * up_x, the activation, then for each of `terms` separable down filters down_x, transpose, down_y (summed).
- * x in any layout (planes are gathered into contiguous copies); out is always contiguous planes, which the
- * next layer's convolutions take fastest here (measured against channels-last throughout).
+ * x in any layout (planes are gathered into contiguous copies); out is always contiguous planes, written
+ * plane by plane as they are finished (our Winograd and 1x1 layers transpose them to channels-last in one
+ * pass of their own).
  * Returns 0, or -1 when the buffers cannot be allocated. */
 int filtered_lrelu(const float *x, Strides xs, const float *scale, const float *bias, int batch, int channels,
                    int h, int w, Band up_y, Band up_x, float slope, float clamp, int terms, const Band *down_x,
