@@ -38,12 +38,15 @@ def test_with_torch_transforms_it_pays_on_small_wide_layers_only(monkeypatch) ->
     assert not winograd.pays_off(512, 512, 4, 4)  # a single tile
 
 
-def test_with_c_transforms_it_pays_from_128_channels_and_16_px_at_any_size(c_transforms) -> None:
+def test_with_c_transforms_it_pays_from_32_channels_and_16_px_at_any_size(c_transforms) -> None:
     assert winograd.pays_off(512, 512, 148, 148)
     assert winograd.pays_off(128, 181, 276, 276)
     assert winograd.pays_off(256, 256, 16, 16)
-    assert not winograd.pays_off(64, 512, 64, 64)  # too few channels
-    assert not winograd.pays_off(512, 512, 8, 8)  # too few tiles
+    assert winograd.pays_off(32, 512, 512, 512)
+    assert not winograd.pays_off(16, 512, 256, 256)  # too few channels
+    assert winograd.pays_off(128, 512, 8, 8)  # wide layers from 8 px
+    assert not winograd.pays_off(64, 64, 8, 8)  # too few tiles for the channel count
+    assert not winograd.pays_off(512, 512, 4, 4)  # a single tile
 
 
 def test_fast_path_uses_it_and_renders_the_same_picture(monkeypatch) -> None:

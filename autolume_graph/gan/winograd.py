@@ -6,9 +6,9 @@ input tile with 36 products per channel pair instead of 144, as 36 matrix produc
 The input and output transforms are memory-bound. Written with torch operators they pay only where
 channels are many and the map is small (512 channels at 16..64 px: x1.8-2.0 on an AVX-512 CPU) and
 lose on large maps with few channels. Our C transforms (`kernels/cpu_winograd`, built at first use)
-make each one a single pass in cache and move the line: on a 2-core AVX2 CPU x1.0-2.5 over oneDNN's
-direct convolution from 128 channels and 16 px up to 276 px maps (`python benchmarks/bench_winograd.py`:
-128 channels x1.0-1.3, 256 x1.4-1.7, 512 x1.8-2.5), where the torch transforms lose from 64 px on.
+make each one a single pass in cache and move the line: on a 2-core AVX2 CPU x1.3-2.3 over oneDNN's
+direct convolution from 32 channels and 16 px up to 512 px maps (`python benchmarks/bench_winograd_layers.py`:
+32-64 channels x1.3-1.8, 128 x1.5-2.3, 256-512 x2.5-3.3), where the torch transforms lose from 64 px on.
 `pays_off` draws the line for whichever transforms run here.
 
 Precision: float32 throughout with the transform of the weight done once in float64; the result
@@ -45,10 +45,11 @@ _AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 
 MIN_CHANNELS = 256
 MIN_SIDE = 8
 CHANNELS_PER_SIDE = 4
-# With the C transforms (measured on a 2-core AVX2 CPU, channels in and out 128..512, maps 8..276 px):
-# x1.0-2.5 from 128 channels and 16 px at every map size tried; 8 px maps lose in one layout of two.
-C_MIN_CHANNELS = 128
-C_MIN_SIDE = 16
+# With the C transforms (measured on a 2-core AVX2 CPU, `python benchmarks/bench_winograd_layers.py`, channels
+# in and out 16..512, maps 4..512 px, since the fused chunks hold whole register tiles): x1.3-2.3 from 32
+# channels on maps of 16 px and more, x1.0-1.9 on 8 px maps from 128 channels; 16 channels, 64 channels at
+# 8 px and 4 px maps lose. Each (channels, side) pair is a least layer size from which it pays.
+C_PAYS_FROM = ((32, 16), (128, 8))
 # An up-sampling layer as four phases (`up2_phases`) against oneDNN's transposed convolution + filter
 # (`python benchmarks/bench_winograd_layers.py 256,128,128,2 512,512,32,2 ...`): x1.3-1.6 from 128 px
 # input maps with 32..256 channels out; x0.4-0.99 on 4..64 px maps with 256..512 channels, where the
@@ -113,7 +114,7 @@ def pays_off(in_channels: int, out_channels: int, height: int, width: int, up: i
     if up != 1:
         return False
     if transforms().available:
-        return channels >= C_MIN_CHANNELS and min(height, width) >= C_MIN_SIDE
+        return any(channels >= least and min(height, width) >= side for least, side in C_PAYS_FROM)
     return channels >= MIN_CHANNELS and MIN_SIDE <= min(height, width) \
         and max(height, width) * CHANNELS_PER_SIDE <= channels
 

@@ -10,6 +10,9 @@
 /* Columns per strip of the packed B, for cpu_gemm.py. */
 int gemm_strip(void) { return NR; }
 
+/* Rows of A per register tile: a product of fewer rows (or the last rows of one) costs a whole tile. */
+int gemm_tile_rows(void) { return MR; }
+
 void gemm_batched(const float *a, const float *b_packed, float *c, int batch, int m, int k, int n, int threads) {
     GemmJob job = gemm_job(a, b_packed, c, m, k, n);
     parallel(gemm_units, &job, batch * job.blocks, threads);

@@ -34,6 +34,13 @@ def strip() -> int:
     return cpu_build.function(SOURCE, "gemm_strip", ctypes.c_int, [])()
 
 
+@functools.cache
+def tile_rows() -> int:
+    """Rows of the left operand per register tile: callers that choose how many rows a product gets
+    pay for whole tiles of them (7 rows cost as much as 12); needs the library built."""
+    return cpu_build.function(SOURCE, "gemm_tile_rows", ctypes.c_int, [])()
+
+
 @dataclass(frozen=True)
 class Packed:
     """A constant right-hand operand [batch, k, columns] in our product's layout: `strips`

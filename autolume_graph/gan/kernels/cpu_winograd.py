@@ -23,14 +23,13 @@ from .cpu_build import Strides
 
 SOURCE = Path(__file__).with_name("cpu_winograd.c")
 BLOCK_BYTES = 32 << 20  # one block's transformed input (or products); 16-64 MB measured best at 512 channels, 148 px
-MIN_BLOCK_TILES = 16
 # The whole convolution chunk by chunk in each thread's caches (our product only) pays where the filters,
 # read once per chunk, stay in the last-level cache: measured on a 2-core AVX2 EPYC (32 MB L3) against our
 # product over whole blocks (`python benchmarks/bench_winograd_layers.py`): x1.2-1.5 with 128-256 x 128-181
 # channels on 256-276 px maps (filters 2.4-6.7 MB), x0.5 at 256 x 256 channels (9.4 MB) and below.
-# Chunks of 128-256 KB measured best.
+# Chunks of 128-256 KB measured best, in whole register tiles of the product (`_whole_tiles`: 7 tiles
+# took 1.3-1.45x as long as 6 at 64-128 channels on 148-276 px maps).
 CHUNK_BYTES = 256 << 10
-MIN_CHUNK_TILES = 6
 FUSED_CACHE_SHARE = 4  # fused where the filters take at most this fraction of the last-level cache
 _WORKSPACE = threading.local()
 
@@ -87,6 +86,12 @@ def _buffer(name: str, numel: int) -> torch.Tensor:
     return held[:numel]
 
 
+def _whole_tiles(tiles: int, rows: int) -> int:
+    """`tiles` rounded down to a multiple of `rows`, at least `rows`: the products' rows per pass, in whole
+    register tiles of our product (`cpu_gemm.tile_rows`), which pays for whole tiles."""
+    return max(rows, tiles // rows * rows)
+
+
 def _floats(t: torch.Tensor | None) -> torch.Tensor | None:
     return None if t is None else t.detach().to(torch.float32).contiguous()
 
@@ -129,14 +134,14 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed, pad: int = 1, ga
     threads = torch.get_num_threads()
     if packed and 4 * u.strips.numel() <= last_level_cache_bytes() // FUSED_CACHE_SHARE:
         # the whole convolution in C, chunk by chunk in each thread's caches
-        chunk = max(MIN_CHUNK_TILES, CHUNK_BYTES // (36 * 4 * (channels + row_width)))
+        chunk = _whole_tiles(CHUNK_BYTES // (36 * 4 * (channels + row_width)), cpu_gemm.tile_rows())
         if _fused()(x.data_ptr(), x_strides, gains_ptr, channels, height, width, pad, u.strips.data_ptr(), row_width,
                     out_ch, up, out_h, out_w, tiles_y, tiles_x, tiles, y.data_ptr(), y_strides, ctypes.byref(epilogue),
                     chunk, threads):
             raise MemoryError("the CPU Winograd convolution could not allocate its buffers")
         return y
     transform_in, transform_out = _functions()
-    block = max(MIN_BLOCK_TILES, BLOCK_BYTES // (36 * 4 * max(channels, row_width)))
+    block = _whole_tiles(BLOCK_BYTES // (36 * 4 * max(channels, row_width)), cpu_gemm.tile_rows() if packed else 1)
     for first in range(0, tiles, block):
         count = min(block, tiles - first)
         v = _buffer("input", 36 * count * channels).view(36, count, channels)
