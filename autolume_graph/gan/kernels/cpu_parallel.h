@@ -49,16 +49,22 @@ static void *pool_worker(void *unused) {
     return NULL;
 }
 
-/* fn(context, first, last) over [0, total) in up to `threads` contiguous shares; returns when all are done. */
+/* Shares per thread: threads take the next share as they finish one, so a core slowed by a neighbour
+ * (shared machines) does less of the work instead of holding up the call (one share per thread left
+ * our product 10-30% slower on a 2-core VM). */
+enum { SHARES_PER_THREAD = 8 };
+
+/* fn(context, first, last) over [0, total) in contiguous shares taken by up to `threads` threads; returns
+ * when all are done. */
 static void parallel(share_fn fn, void *context, int total, int threads) {
-    const int parts = threads < total ? threads : total;
+    const int parts = threads <= 1 ? 1 : threads * SHARES_PER_THREAD < total ? threads * SHARES_PER_THREAD : total;
     if (parts <= 1) {
         if (total > 0) fn(context, 0, total);
         return;
     }
     pthread_mutex_lock(&pool_callers);
     pthread_mutex_lock(&pool.lock);
-    while (pool.workers < parts - 1) {  /* too few threads started (or none could be): the caller does more */
+    while (pool.workers < threads - 1) {  /* too few threads started (or none could be): the caller does more */
         pthread_t thread;
         if (pthread_create(&thread, NULL, pool_worker, NULL) != 0) break;
         pthread_detach(thread);
