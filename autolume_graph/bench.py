@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from autolume_graph import huge_pages
 from autolume_graph.gan import cpu_features, pointwise, winograd
 from autolume_graph.gan.filtered_lrelu import activation_kernel
 from autolume_graph.gan.kernels.stylegan2_dispatch import kernel_choice
@@ -194,8 +195,8 @@ def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int 
 
 KERNEL_LABELS = {"cpu_kernels": "torch CPU kernels", "cpu": "CPU", "sg3_activation": "StyleGAN3 activation",
                  "sg2_layers": "StyleGAN2 layers", "winograd": "Winograd 3x3",
-                 "winograd_products": "Winograd products",
-                 "pointwise": "1x1 convolutions"}  # kernel_report's entries as `bench` prints them
+                 "winograd_products": "Winograd products", "pointwise": "1x1 convolutions",
+                 "huge_pages": "huge pages"}  # kernel_report's entries as `bench` prints them
 
 
 def kernel_report(device: str) -> dict[str, str]:
@@ -208,6 +209,7 @@ def kernel_report(device: str) -> dict[str, str]:
         "winograd": "{} transforms ({})".format(*_winograd(device)),  # 3x3 convolutions on the CPU
         "winograd_products": winograd.products().reason if torch.device(device).type == "cpu" else "-",
         "pointwise": pointwise.support().reason if torch.device(device).type == "cpu" else "-",  # StyleGAN3-R
+        "huge_pages": huge_pages.describe() if torch.device(device).type == "cpu" else "-",  # fresh tensors' pages
     }
 
 

@@ -20,10 +20,10 @@
  * here (cpu_parallel.h).
  */
 #include <stddef.h>
-#include <stdlib.h>
 
 #include "cpu_parallel.h"
 #include "cpu_common.h"
+#include "cpu_scratch.h"
 #include "cpu_transpose.h"
 
 
@@ -151,15 +151,12 @@ static void filtered_lrelu_groups(void *context, int group0, int group1) {
     const int hu = up_y.rows, wu = up_x.rows, wd = down_x[0].rows, hd = down_y[0].rows;
     const int groups_per_sample = (channels + GROUP - 1) / GROUP;
     const size_t row_major = (size_t)hu * (w > wd ? w : wd);  /* [hu][w] after up_y, [wd][hu] after down_x */
-    float *planes = malloc(sizeof(float) * GROUP * (size_t)h * w);
-    float *a = malloc(sizeof(float) * row_major);
-    float *b = malloc(sizeof(float) * row_major);
-    float *up = malloc(sizeof(float) * (size_t)wu * hu);
-    if (!planes || !a || !b || !up) {
-        free(planes); free(a); free(b); free(up);
+    float *planes = thread_scratch((size_t)GROUP * h * w + 2 * row_major + (size_t)wu * hu);
+    if (!planes) {
         job->failed = 1;
         return;
     }
+    float *a = planes + (size_t)GROUP * h * w, *b = a + row_major, *up = b + row_major;
     for (int g = group0; g < group1; g++) {
         const int n = g / groups_per_sample, c0 = GROUP * (g % groups_per_sample);
         const int count = channels - c0 < GROUP ? channels - c0 : GROUP;
@@ -183,7 +180,6 @@ static void filtered_lrelu_groups(void *context, int group0, int group1) {
             }
         }
     }
-    free(planes); free(a); free(b); free(up);
 }
 
 /* x (batch, channels, h, w; strides xs) into out [batch][channels][hd][wd], on `threads` threads.

@@ -15,10 +15,10 @@
  * matrix j * 6 + i, the order of winograd.transform_weight's filters.
  */
 #include <stddef.h>
-#include <stdlib.h>
 
 #include "cpu_parallel.h"
 #include "cpu_common.h"
+#include "cpu_scratch.h"
 #include "cpu_gemm.h"
 #include "cpu_transpose.h"
 
@@ -249,19 +249,6 @@ typedef struct {
     int chunk, tiles;
     atomic_int failed;
 } FusedJob;
-
-/* This thread's scratch of at least `floats`, kept for the next call (pool threads live with the process). */
-static float *thread_scratch(size_t floats) {
-    static _Thread_local float *held;
-    static _Thread_local size_t capacity;
-    if (capacity < floats) {
-        float *grown = realloc(held, floats * sizeof(float));
-        if (!grown) return NULL;
-        held = grown;
-        capacity = floats;
-    }
-    return held;
-}
 
 static void fused_chunks(void *context, int chunk0, int chunk1) {
     FusedJob *job = context;
