@@ -21,6 +21,7 @@ import torch
 from autolume_graph import huge_pages
 from autolume_graph.gan import cpu_features, pointwise, winograd
 from autolume_graph.gan.filtered_lrelu import activation_kernel
+from autolume_graph.gan.kernels import cpu_fir
 from autolume_graph.gan.kernels.stylegan2_dispatch import kernel_choice
 from autolume_graph.graph import Graph
 from autolume_graph.roles import Role
@@ -118,9 +119,10 @@ def loaded_model(graph: Graph) -> Any:
 def build_cpu_kernels(wait_s: float = 120.0) -> None:
     """Our C kernels built (or failed, with a reason) and their choices measured before anything is
     timed, so that a figure never mixes in the torch paths that run while they build."""
-    from autolume_graph.gan.kernels import cpu_filtered_lrelu, cpu_gemm, cpu_winograd
+    from autolume_graph.gan.kernels import cpu_filtered_lrelu, cpu_fir, cpu_gemm, cpu_winograd
 
     cpu_filtered_lrelu.support(wait_s)
+    cpu_fir.support(wait_s)
     cpu_winograd.support(wait_s)
     cpu_gemm.support(wait_s)
     winograd.products()  # measured now, once
@@ -193,10 +195,11 @@ def run_bench(target: str, frames: int = 100, device: str = "auto", warmup: int 
     return result
 
 
+# kernel_report's entries as `bench` prints them
 KERNEL_LABELS = {"cpu_kernels": "torch CPU kernels", "cpu": "CPU", "sg3_activation": "StyleGAN3 activation",
                  "sg2_layers": "StyleGAN2 layers", "winograd": "Winograd 3x3",
                  "winograd_products": "Winograd products", "pointwise": "1x1 convolutions",
-                 "huge_pages": "huge pages"}  # kernel_report's entries as `bench` prints them
+                 "sg2_up_filter": "StyleGAN2 up-sampling filter", "huge_pages": "huge pages"}
 
 
 def kernel_report(device: str) -> dict[str, str]:
@@ -209,8 +212,16 @@ def kernel_report(device: str) -> dict[str, str]:
         "winograd": "{} transforms ({})".format(*_winograd(device)),  # 3x3 convolutions on the CPU
         "winograd_products": winograd.products().reason if torch.device(device).type == "cpu" else "-",
         "pointwise": pointwise.support().reason if torch.device(device).type == "cpu" else "-",  # StyleGAN3-R
+        "sg2_up_filter": _up_filter(device),  # after oneDNN's transposed convolutions
         "huge_pages": huge_pages.describe() if torch.device(device).type == "cpu" else "-",  # fresh tensors' pages
     }
+
+
+def _up_filter(device: str) -> str:
+    if torch.device(device).type != "cpu":
+        return "-"
+    found = cpu_fir.support()
+    return f"C, with the finish ({found.reason})" if found.available else f"torch ({found.reason})"
 
 
 def _winograd(device: str) -> tuple[str, str]:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import winograd
-from .kernels import stylegan2_dispatch
+from .kernels import autograd_needed, cpu_fir, stylegan2_dispatch
 from .layers import (
     ACTIVATION_GAINS,
     ACTIVATION_SLOPES,
@@ -301,21 +301,27 @@ class SynthesisLayer(torch.nn.Module):
             x.shape[1], out_ch, x.shape[2], x.shape[3], self.up) else None
         random_noise, noise_scale = self._noise(run, g, x)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None and self.conv_clamp >= 0 else None
-        if filters is not None:  # the styles scale the input inside the transform, the rest rides on its output pass
+        fir_taps = self._fir_taps(x, dg) if self.up > 1 else None
+        if filters is not None or fir_taps is not None:  # the finish rides on the pass that writes the output
             noise = random_noise if noise_scale == 0 else derived(
                 self, "noise", (self.noise_const, self.noise_strength),
                 lambda: self.noise_const * (self.noise_strength * (noise_scale * g)), extra=(g, noise_scale))
-            return winograd.conv3x3(x, filters, gains=styles, scale=dg, bias=self.bias * g, noise=noise,
-                                    slope=ACTIVATION_SLOPES[self.activation], clamp=clamp, up=self.up)
+            finish = dict(bias=self.bias * g, noise=noise, slope=ACTIVATION_SLOPES[self.activation], clamp=clamp)
+        if filters is not None:  # the styles scale the input inside the transform
+            return winograd.conv3x3(x, filters, gains=styles, scale=dg, up=self.up, **finish)
         if out_ch * kh * kw >= x.shape[2] * x.shape[3]:
             # One fixed layout, so that equal weights give bit-equal images whatever their strides;
             # channels_last like x, or every convolution would convert the weight again.
             shared = derived(self, "weight", (weight,), lambda: weight.contiguous(memory_format=torch.channels_last))
-            x = self._conv(x * styles[:, :, None, None], shared, x.shape[0])
+            x = self._conv(x * styles[:, :, None, None], shared, x.shape[0], filtered=fir_taps is None)
+            if fir_taps is not None:
+                return cpu_fir.fir_finish(x, fir_taps, *self._fir_pads(), scale=dg, **finish)
             x.mul_(dg[:, :, None, None])
         else:
             x = self._conv(x, weight * styles[:, None, :, None, None] * dg[:, :, None, None, None],
-                           x.shape[0])
+                           x.shape[0], filtered=fir_taps is None)
+            if fir_taps is not None:
+                return cpu_fir.fir_finish(x, fir_taps, *self._fir_pads(), **finish)
         if random_noise is not None:
             x.add_(random_noise)
         x.add_(self._offset(g, noise_scale, _layout(x)))
@@ -338,6 +344,16 @@ class SynthesisLayer(torch.nn.Module):
         return winograd.kept_filters(self, (weight, self.resample_filter), lambda: winograd.up2_phases(
             weight, self.resample_filter, self._fir_pads()[0]))
 
+    def _fir_taps(self, x: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The resample filter (times up^2) as the separable taps of our C filter-and-finish pass for x,
+        kept between frames; None where that pass does not run (not the CPU, not built, not separable,
+        gradients wanted)."""
+        f = self.resample_filter
+        if x.device.type != "cpu" or not cpu_fir.support().available \
+                or autograd_needed(x, scale, f, self.weight, self.bias):
+            return None
+        return derived(self, "fir_taps", (f,), lambda: cpu_fir.separable(f, self.up ** 2), extra=self.up)
+
     def _fir_pads(self) -> tuple[int, int]:
         """The padding before and after of the filter that follows the transposed convolution."""
         taps, kh = self.resample_filter.shape[-1], self.weight.shape[-1]
@@ -352,8 +368,9 @@ class SynthesisLayer(torch.nn.Module):
             return noise * (self.noise_strength * (scale * g)), 0
         return None, (0 if run.noise_mode == "none" else scale)
 
-    def _conv(self, x: torch.Tensor, weight: torch.Tensor, batch: int) -> torch.Tensor:
-        """Convolution (+ up-sampling) with `weight` [O, I, k, k] shared, or [B, O, I, k, k] per sample.
+    def _conv(self, x: torch.Tensor, weight: torch.Tensor, batch: int, filtered: bool = True) -> torch.Tensor:
+        """Convolution (+ up-sampling) with `weight` [O, I, k, k] shared, or [B, O, I, k, k] per sample;
+        an up-sampling one's resample filter left to the caller unless `filtered`.
 
         The transposed convolution gets its weight as [I, O, k, k] channels_last: a contiguous weight
         runs mkldnn's slow path against a channels_last input (2.3x slower at 32 -> 16 channels,
@@ -376,8 +393,9 @@ class SynthesisLayer(torch.nn.Module):
 
             wt = derived(self, "wt", (weight,), transposed) if shared else transposed()
             y = F.conv_transpose2d(x, wt, stride=self.up, groups=groups)
-            y = fir_filter(y, self.resample_filter, self.up ** 2, *self._fir_pads(),
-                           self._fir(y.shape[1], y.dtype, torch.channels_last))
+            if filtered:
+                y = fir_filter(y, self.resample_filter, self.up ** 2, *self._fir_pads(),
+                               self._fir(y.shape[1], y.dtype, torch.channels_last))
         return y.reshape(batch, -1, *y.shape[2:]) if groups > 1 else y
 
     def _offset(self, g: float, noise_scale: float, layout: torch.memory_format) -> torch.Tensor:

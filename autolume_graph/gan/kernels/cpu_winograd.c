@@ -18,6 +18,7 @@
 
 #include "cpu_parallel.h"
 #include "cpu_common.h"
+#include "cpu_epilogue.h"
 #include "cpu_scratch.h"
 #include "cpu_gemm.h"
 #include "cpu_transpose.h"
@@ -153,27 +154,6 @@ static void planes_to_pixels(void *context, int unit0, int unit1) {
 void to_channels_last(const float *x, int batch, int channels, int pixels, float *out, int threads) {
     PlanesJob job = {x, channels, pixels, out};
     parallel(planes_to_pixels, &job, batch * ((pixels + PIXEL_BLOCK - 1) / PIXEL_BLOCK), threads);
-}
-
-/* What a layer does to each output value after the convolution, in the same pass: value * scale[b][o]
- * + bias[o] + noise[b][row][column] (each skipped where NULL; noise_batch 0 shares one map), then a leaky
- * ReLU of `slope` (1: none) and a clamp to [-clamp, clamp] (clamp < 0: none). */
-typedef struct {
-    const float *scale, *bias, *noise;
-    ptrdiff_t noise_batch;
-    float slope, clamp;
-} Epilogue;
-
-static inline vec finish(vec v, const Epilogue *e, int b, int o, int n, int channels, float noise) {
-    if (e->scale) v *= gather(e->scale + (size_t)b * channels + o, 1, n, NULL);
-    if (e->bias) v += gather(e->bias + o, 1, n, NULL);
-    if (e->noise) v += noise;
-    if (e->slope != 1.0f) v = pick(v < (vec){0}, v * e->slope, v);
-    if (e->clamp >= 0.0f) {
-        const vec hi = e->clamp - (vec){0}, lo = -e->clamp - (vec){0};
-        v = pick(v > hi, hi, pick(v < lo, lo, v));
-    }
-    return v;
 }
 
 /* Tiles first + [0, tiles) (a block): its products m [36][tiles][stride] (up * up * channels of each row

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..cpu_features import Support, last_level_cache_bytes
-from . import cpu_build, cpu_gemm
+from . import cpu_build, cpu_epilogue, cpu_gemm
 from .cpu_build import Strides
 
 SOURCE = Path(__file__).with_name("cpu_winograd.c")
@@ -34,13 +34,6 @@ FUSED_CACHE_SHARE = 4  # fused where the filters take at most this fraction of t
 _WORKSPACE = threading.local()
 
 
-class Epilogue(ctypes.Structure):
-    """What follows the convolution in the same pass (see `conv3x3`)."""
-
-    _fields_ = [("scale", ctypes.c_void_p), ("bias", ctypes.c_void_p), ("noise", ctypes.c_void_p),
-                ("noise_batch", ctypes.c_ssize_t), ("slope", ctypes.c_float), ("clamp", ctypes.c_float)]
-
-
 _I, _P = ctypes.c_int, ctypes.c_void_p
 
 
@@ -49,7 +42,7 @@ def _functions():
                                       [_P, Strides, _P, _I, _I, _I, _I, _I, _I, _I, _I, _P, _I])
     transform_out = cpu_build.function(SOURCE, "winograd_output", None,
                                        [_P, _I, _I, _I, _I, _I, _I, _I, _I, _I, _P, Strides,
-                                        ctypes.POINTER(Epilogue), _I])
+                                        ctypes.POINTER(cpu_epilogue.Epilogue), _I])
     if transform_in is None or transform_out is None:
         raise RuntimeError(f"the CPU Winograd transforms are not loaded: {cpu_build.status(SOURCE).reason}")
     return transform_in, transform_out
@@ -58,7 +51,7 @@ def _functions():
 def _fused():
     fused = cpu_build.function(SOURCE, "winograd_fused", ctypes.c_int,
                                [_P, Strides, _P, _I, _I, _I, _I, _P, _I, _I, _I, _I, _I, _I, _I, _I, _P, Strides,
-                                ctypes.POINTER(Epilogue), _I, _I])
+                                ctypes.POINTER(cpu_epilogue.Epilogue), _I, _I])
     if fused is None:
         raise RuntimeError(f"the CPU Winograd convolution is not loaded: {cpu_build.status(SOURCE).reason}")
     return fused
@@ -92,10 +85,6 @@ def _whole_tiles(tiles: int, rows: int) -> int:
     return max(rows, tiles // rows * rows)
 
 
-def _floats(t: torch.Tensor | None) -> torch.Tensor | None:
-    return None if t is None else t.detach().to(torch.float32).contiguous()
-
-
 def conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed, pad: int = 1, gains: torch.Tensor | None = None,
             scale: torch.Tensor | None = None, bias: torch.Tensor | None = None,
             noise: torch.Tensor | None = None, slope: float = 1.0, clamp: float | None = None,
@@ -123,12 +112,8 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed, pad: int = 1, ga
     layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and channels > 1 \
         else torch.contiguous_format
     y = torch.empty(batch, out_ch, up * out_h, up * out_w, memory_format=layout)
-    gains, scale, bias, noise = (_floats(t) for t in (gains, scale, bias, noise))
-    noise_batch = noise.shape[-1] * noise.shape[-2] if noise is not None and noise.ndim == 4 else 0
-    if noise is not None and tuple(noise.shape[-2:]) != tuple(y.shape[-2:]):
-        raise ValueError(f"noise of {tuple(noise.shape[-2:])} for a {tuple(y.shape[-2:])} output")
-    epilogue = Epilogue(*(None if t is None else t.data_ptr() for t in (scale, bias, noise)), noise_batch,
-                        float(slope), -1.0 if clamp is None or clamp < 0 else float(clamp))
+    epilogue, _kept = cpu_epilogue.epilogue(tuple(y.shape[-2:]), scale, bias, noise, slope, clamp)
+    gains = None if gains is None else gains.detach().to(torch.float32).contiguous()
     x_strides, y_strides = Strides(*x.stride()), Strides(*y.stride())
     gains_ptr = None if gains is None else gains.data_ptr()
     threads = torch.get_num_threads()
