@@ -77,10 +77,29 @@ def test_channels_last_input_and_partial_channel_groups(built, channels):
     x = (torch.randn(2, channels, 21, 19, generator=gen) * 3).contiguous(memory_format=torch.channels_last)
     bias, scale = torch.randn(channels, generator=gen), torch.rand(2, channels, generator=gen) + 0.5
     args = (2, 2, [9, 8, 10, 7], math.sqrt(2), 0.2, 1.0)
-    got = CpuFilteredLReLU(fu, fd, args[0], args[1], args[2], (19, 21), *args[3:])(x, bias, scale)
+    kernel = CpuFilteredLReLU(fu, fd, args[0], args[1], args[2], (19, 21), *args[3:])
+    got = kernel(x, bias, scale)
     expected = _definition(x * scale[:, :, None, None], fu, fd, bias, *args)
     assert got.is_contiguous()
     assert (got.double() - expected).abs().max() <= 1e-4 * max(1.0, expected.abs().max().item())
+    pixels = kernel(x, bias, scale, channels_last=True)  # the same values, written through the group transpose
+    assert pixels.is_contiguous(memory_format=torch.channels_last) and torch.equal(pixels, got)
+
+
+def test_a_3x3_layer_hands_the_next_its_pixels_channels_last(built, monkeypatch):
+    monkeypatch.setattr(filtered_lrelu, "_FUSED_FAILURE", {})  # a failure here must not outlive the test
+    model = stylegan3.build_from_record(random_record(64, "T", seed=3))
+    layers = [layer for layer in model.synthesis.layers() if not layer.is_torgb]
+    layer = layers[len(layers) // 2]
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(1, layer.in_channels, layer.in_size[1], layer.in_size[0], generator=gen)
+    w = torch.randn(1, layer.affine.weight.shape[1], generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        out = layer(x, w)
+    assert not filtered_lrelu._FUSED_FAILURE
+    assert layer._next_reads_pixels(x) and out.is_contiguous(memory_format=torch.channels_last)
+    torgb = model.synthesis.layers()[-1]
+    assert torgb.is_torgb and not torgb._next_reads_pixels(x)  # the picture: planes
 
 
 def test_radial_filter_terms_sum_to_the_filter():
@@ -127,7 +146,7 @@ def test_bfloat16_goes_through_float32_and_comes_back(built):
 
 
 def test_a_failing_kernel_switches_to_the_torch_path_and_says_why(built, monkeypatch):
-    def broken(self, x, bias, scale=None):
+    def broken(self, x, bias, scale=None, channels_last=False):
         raise MemoryError("no buffers")
 
     monkeypatch.setattr(filtered_lrelu, "_FUSED_FAILURE", {})

@@ -205,14 +205,16 @@ class FilteredLReLU(torch.nn.Module):
                 self._fused_on[key] = FusedFilteredLReLU(*self.kernel_args).to(device)
         return self._fused_on[key]
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
-        """The activation of x * scale + bias, scale [B, C] (the demodulation; the C kernel folds it in)."""
+    def forward(self, x: torch.Tensor, bias: torch.Tensor, scale: torch.Tensor | None = None,
+                channels_last: bool = False) -> torch.Tensor:
+        """The activation of x * scale + bias, scale [B, C] (the demodulation; the C kernel folds it in);
+        `channels_last`: the C kernel writes the result so (the other paths keep their own layouts)."""
         kernel, _ = activation_kernel(x.device)
         if kernel == "fused" and not x.is_cuda and kernels.autograd_needed(x, bias, scale):
             kernel = "banded" if CPU_BANDED else "polyphase"  # the C kernel has no backward pass
         if kernel == "fused":
             try:
-                return self._fused_forward(x, bias, scale)
+                return self._fused_forward(x, bias, scale, channels_last)
             except Exception as exc:  # a GPU, toolchain or machine the kernel fails on: the picture goes on
                 _FUSED_FAILURE.setdefault(x.device.type, f"fused kernel failed: {type(exc).__name__}: {exc}"
                                           .splitlines()[0])
@@ -240,11 +242,12 @@ class FilteredLReLU(torch.nn.Module):
         x = F.conv2d(x, self.down_w, stride=(1, self.down), groups=c)
         return F.conv2d(x, self.down_h, stride=(self.down, 1), groups=c)
 
-    def _fused_forward(self, x: torch.Tensor, bias: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
+    def _fused_forward(self, x: torch.Tensor, bias: torch.Tensor, scale: torch.Tensor | None,
+                       channels_last: bool) -> torch.Tensor:
         kernel = self.fused(x.device)
         if x.is_cuda:
             return kernel(x if scale is None else x * scale.view(*scale.shape, 1, 1).to(x.dtype), bias)
-        return kernel(x.to(torch.float32), bias, scale).to(x.dtype)
+        return kernel(x.to(torch.float32), bias, scale, channels_last).to(x.dtype)
 
     def _banded_upsample(self, x: torch.Tensor) -> torch.Tensor:
         """Both axes' upsampling on the NHWC memory of channels_last x; the result is channels_last."""

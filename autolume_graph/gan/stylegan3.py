@@ -182,7 +182,8 @@ class SynthesisLayer(torch.nn.Module):
             else:
                 x = F.conv2d(x * gains, weight, padding=pad)
         dcoefs = None if self.is_torgb else (styles.square() @ wsq + 1e-8).rsqrt()
-        return self.act(x, self.bias, dcoefs)  # the demodulation rides on the activation's first pass
+        # the demodulation rides on the activation's first pass
+        return self.act(x, self.bias, dcoefs, channels_last=self._next_reads_pixels(x))
 
     def _weight(self) -> torch.Tensor:
         """The weight, pre-normalised (as the reference does, for fp16 range) unless toRGB."""
@@ -192,8 +193,20 @@ class SynthesisLayer(torch.nn.Module):
 
     def _uses_winograd(self, x: torch.Tensor) -> bool:
         k = self.conv_kernel - 1
+        return self._winograd_runs(x, self.in_channels, self.out_channels, x.shape[2] + k, x.shape[3] + k)
+
+    def _winograd_runs(self, x: torch.Tensor, in_channels: int, out_channels: int, height: int, width: int) -> bool:
         return CPU_WINOGRAD and x.device.type == "cpu" and x.dtype == torch.float32 and self.conv_kernel == 3 \
-            and winograd.pays_off(self.in_channels, self.out_channels, x.shape[2] + k, x.shape[3] + k)
+            and winograd.pays_off(in_channels, out_channels, height, width)
+
+    def _next_reads_pixels(self, x: torch.Tensor) -> bool:
+        """Whether the next layer (of this one's kernel size: StyleGAN3's layers share it) runs our Winograd
+        transforms, which read channels-last pixels: then the activation writes them so, instead of planes
+        the transforms would transpose first (a StyleGAN3-T 256 px frame x1.09, bit-identical). Planes for
+        1x1 layers (StyleGAN3-R measured slower with pixels: oneDNN takes its small maps as planes)."""
+        k = self.conv_kernel - 1
+        return not self.is_torgb and self._winograd_runs(x, self.out_channels, self.out_channels,
+                                                         self.out_size[1] + k, self.out_size[0] + k)
 
 
 class SynthesisNetwork(torch.nn.Module):

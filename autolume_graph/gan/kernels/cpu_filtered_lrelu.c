@@ -139,6 +139,7 @@ typedef struct {
     const Band *down_x, *down_y;
     Activation activation;
     float *out;
+    int out_pixels;  /* 0: out is planes [batch][channels][hd][wd]; else channels-last [batch][hd][wd][channels] */
     atomic_int failed;
 } Job;
 
@@ -151,12 +152,16 @@ static void filtered_lrelu_groups(void *context, int group0, int group1) {
     const int hu = up_y.rows, wu = up_x.rows, wd = down_x[0].rows, hd = down_y[0].rows;
     const int groups_per_sample = (channels + GROUP - 1) / GROUP;
     const size_t row_major = (size_t)hu * (w > wd ? w : wd);  /* [hu][w] after up_y, [wd][hu] after down_x */
-    float *planes = thread_scratch((size_t)GROUP * h * w + 2 * row_major + (size_t)wu * hu);
+    const size_t out_plane = (size_t)hd * wd;
+    const int pixels_out = job->out_pixels;
+    float *planes = thread_scratch((size_t)GROUP * h * w + 2 * row_major + (size_t)wu * hu
+                                   + (pixels_out ? GROUP * out_plane : 0));
     if (!planes) {
         job->failed = 1;
         return;
     }
     float *a = planes + (size_t)GROUP * h * w, *b = a + row_major, *up = b + row_major;
+    float *results = up + (size_t)wu * hu;  /* the group's finished planes, channels-last output only */
     for (int g = group0; g < group1; g++) {
         const int n = g / groups_per_sample, c0 = GROUP * (g % groups_per_sample);
         const int count = channels - c0 < GROUP ? channels - c0 : GROUP;
@@ -167,7 +172,7 @@ static void filtered_lrelu_groups(void *context, int group0, int group1) {
         const int together = job->xs.channel == 1;
         if (together) gather_planes(job->x, job->xs, n, c0, count, h, w, factor, job->bias + c0, planes);
         for (int k = 0; k < count; k++) {
-            float *result = job->out + ((size_t)n * channels + c0 + k) * hd * wd;
+            float *result = pixels_out ? results + k * out_plane : job->out + ((size_t)n * channels + c0 + k) * out_plane;
             if (!together) gather_planes(job->x, job->xs, n, c0 + k, 1, h, w, factor + k, job->bias + c0 + k, planes);
             const float *plane = together ? planes + (size_t)k * h * w : planes;
             combine_rows(plane, w, up_y.idx, up_y.w, hu, up_y.taps, a, 0, NULL);                  /* [hu][w] */
@@ -179,20 +184,25 @@ static void filtered_lrelu_groups(void *context, int group0, int group1) {
                 combine_rows(b, wd, down_y[t].idx, down_y[t].w, hd, down_y[t].taps, result, t > 0, NULL);
             }
         }
+        if (pixels_out)  /* whole cache lines of each pixel's channels, while the planes are in cache */
+            transpose(results, out_plane, count, (int)out_plane, job->out + (size_t)n * out_plane * channels + c0,
+                      channels, NULL, NULL);
     }
 }
 
 /* x (batch, channels, h, w; strides xs) into out [batch][channels][hd][wd], on `threads` threads.
  * Each plane: x * scale[sample][channel] (the demodulation, unless scale is NULL) + bias, up_y, transpose,
  * up_x, the activation, then for each of `terms` separable down filters down_x, transpose, down_y (summed).
- * x in any layout (planes are gathered into contiguous copies); out is always contiguous planes, written
- * plane by plane as they are finished (our Winograd and 1x1 layers transpose them to channels-last in one
- * pass of their own).
+ * x in any layout (planes are gathered into contiguous copies); out is contiguous planes, written plane by
+ * plane as they are finished, or with channels_last [batch][hd][wd][channels], each group of channels
+ * transposed into it from the thread's cache (the layout our Winograd and 1x1 layers read; a pass of
+ * their own over planes cost 4-5% of a StyleGAN3 frame).
  * Returns 0, or -1 when the buffers cannot be allocated. */
 int filtered_lrelu(const float *x, Strides xs, const float *scale, const float *bias, int batch, int channels,
                    int h, int w, Band up_y, Band up_x, float slope, float clamp, int terms, const Band *down_x,
-                   const Band *down_y, float *out, int threads) {
-    Job job = {x, scale, bias, xs, channels, h, w, terms, up_y, up_x, down_x, down_y, {slope, clamp}, out, 0};
+                   const Band *down_y, float *out, int channels_last, int threads) {
+    Job job = {x, scale, bias, xs, channels, h, w, terms, up_y, up_x, down_x, down_y, {slope, clamp}, out,
+               channels_last, 0};
     parallel(filtered_lrelu_groups, &job, batch * ((channels + GROUP - 1) / GROUP), threads);
     return job.failed ? -1 : 0;
 }

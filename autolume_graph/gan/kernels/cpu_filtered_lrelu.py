@@ -76,8 +76,8 @@ def down_terms(down_filter: torch.Tensor | None, gain: float) -> list[tuple[np.n
 class CpuFilteredLReLU:
     """bias -> upsample -> lrelu * gain, clamp -> downsample for one layer's geometry, by the C kernel.
 
-    Takes x [B, C, H, W] float32 in any layout and returns [B, C, H', W'] float32, contiguous; same arguments as
-    `filtered_lrelu.FilteredLReLU`. Callers check `support()` first.
+    Takes x [B, C, H, W] float32 in any layout and returns [B, C, H', W'] float32 (planes or channels-last);
+    same arguments as `filtered_lrelu.FilteredLReLU`. Callers check `support()` first.
     """
 
     def __init__(self, up_filter: torch.Tensor | None, down_filter: torch.Tensor | None, up: int, down: int,
@@ -106,9 +106,10 @@ class CpuFilteredLReLU:
         self._keep.extend(arrays)
         return band
 
-    def __call__(self, x: torch.Tensor, bias: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, bias: torch.Tensor, scale: torch.Tensor | None = None,
+                 channels_last: bool = False) -> torch.Tensor:
         """The activation of x * scale (per sample and channel, [B, C]; none: 1) + bias; x in any layout,
-        the result contiguous (the next layer's convolutions take that fastest on the CPU, measured)."""
+        the result contiguous planes or, with `channels_last`, channels-last."""
         kernel = _kernel()
         batch, channels, h, w = x.shape
         if (h, w) != self.in_hw:
@@ -116,12 +117,13 @@ class CpuFilteredLReLU:
         bias = bias.detach().to(torch.float32).contiguous()
         if scale is not None:
             scale = scale.detach().to(torch.float32).reshape(batch * channels).contiguous()
-        out = torch.empty(batch, channels, *self.out_hw)
+        out = torch.empty(batch, channels, *self.out_hw,
+                          memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
         code = kernel(ctypes.c_void_p(x.data_ptr()), Strides(*x.stride()),
                       ctypes.c_void_p(None if scale is None else scale.data_ptr()), ctypes.c_void_p(bias.data_ptr()),
                       batch, channels, h, w, self.up_y, self.up_x, self.slope, self.clamp, self.terms, self.down_x,
-                      self.down_y, ctypes.c_void_p(out.data_ptr()), torch.get_num_threads())
+                      self.down_y, ctypes.c_void_p(out.data_ptr()), int(channels_last), torch.get_num_threads())
         if code:
             raise MemoryError("the CPU activation kernel could not allocate its buffers")
         return out
@@ -131,7 +133,7 @@ def _kernel():
     fn = cpu_build.function(SOURCE, "filtered_lrelu", ctypes.c_int, [
         ctypes.c_void_p, Strides, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
         ctypes.c_int, Band, Band, ctypes.c_float, ctypes.c_float, ctypes.c_int, ctypes.POINTER(Band),
-        ctypes.POINTER(Band), ctypes.c_void_p, ctypes.c_int])
+        ctypes.POINTER(Band), ctypes.c_void_p, ctypes.c_int, ctypes.c_int])
     if fn is None:
         raise RuntimeError(f"the CPU activation kernel is not loaded: {cpu_build.status(SOURCE).reason}")
     return fn
