@@ -23,6 +23,13 @@ alternating runs of a few frames (medians), so a noisy neighbour slows both alik
     python benchmarks/bench_vs_nvidia.py --nvidia ~/src/stylegan3 --make T --size 256 --frames 2 --run-length 1
 
 Every figure comes with the kernels our side chose (`autolume-graph bench`'s kernel lines).
+
+Huge pages: importing our package asks torch to put large CPU tensors on transparent huge pages
+(`autolume_graph.huge_pages`), and torch reads that once per process, so NVIDIA's side runs on them too
+("huge_pages" in the kernel line). Their StyleGAN3 forward allocates many large intermediate maps and
+gains far more from it than ours (about x2 on this 2-core EPYC, against ours x1.0-1.1). To compare with
+their code as torch runs it by default (4 KB pages), start with `THP_MEM_ALLOC_ENABLE=0`: both sides
+then run without huge pages. Quote which.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ channels are many and the map is small (512 channels at 16..64 px: x1.8-2.0 on a
 lose on large maps with few channels. Our C transforms (`kernels/cpu_winograd`, built at first use)
 make each one a single pass in cache and move the line: on a 2-core AVX2 CPU x1.3-2.3 over oneDNN's
 direct convolution from 32 channels and 16 px up to 512 px maps (`python benchmarks/bench_winograd_layers.py`:
-32-64 channels x1.3-1.8, 128 x1.5-2.3, 256-512 x2.5-3.3), where the torch transforms lose from 64 px on.
+32-64 channels x1.3-1.8, 128 x1.5-2.3, 256-512 x2.1-3.7), where the torch transforms lose from 64 px on.
 `pays_off` draws the line for whichever transforms run here.
 
 Precision: float32 throughout with the transform of the weight done once in float64; the result
