@@ -3,25 +3,18 @@ up-sampling layers on the CPU: the depthwise filter, then scale, bias, noise, le
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 import torch.nn.functional as F
+from kernel_builds import require_built
 
 from autolume_graph.gan.kernels import cpu_fir
 from autolume_graph.gan.stylegan2 import fir_filter
 
-BUILD_WAIT_S = 120.0
-
 
 @pytest.fixture(scope="module", autouse=True)
 def built() -> None:
-    support = cpu_fir.support(wait_s=BUILD_WAIT_S)
-    if not support.available:
-        if os.environ.get("AUTOLUME_CI"):
-            pytest.fail(f"the C kernel must build under CI: {support.reason}")
-        pytest.skip(support.reason)
+    require_built(cpu_fir.support)
 
 
 def _filter(taps: list[float]) -> torch.Tensor:

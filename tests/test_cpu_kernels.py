@@ -4,12 +4,12 @@ checked against the definition on every code path; where they cannot be built th
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from kernel_builds import require_built
 from sg3_random import lowpass_filter, random_record
 
 from autolume_graph.gan import filtered_lrelu, stylegan3
@@ -18,16 +18,10 @@ from autolume_graph.gan.kernels import cpu_build, cpu_filtered_lrelu
 from autolume_graph.gan.kernels.cpu_filtered_lrelu import CpuFilteredLReLU
 from autolume_graph.gan.safe_pickle import read_generator
 
-BUILD_WAIT_S = 120.0
-
 
 @pytest.fixture(scope="module")
 def built() -> None:
-    support = cpu_filtered_lrelu.support(wait_s=BUILD_WAIT_S)
-    if not support.available:
-        if os.environ.get("AUTOLUME_CI"):
-            pytest.fail(f"the C kernel must build under CI: {support.reason}")
-        pytest.skip(support.reason)
+    require_built(cpu_filtered_lrelu.support)
 
 
 def _definition(x, fu, fd, bias, up, down, padding, gain, slope, clamp) -> torch.Tensor:
@@ -179,7 +173,7 @@ def own_cache(tmp_path, monkeypatch) -> Path:
 
 def test_a_source_is_built_once_and_cached_under_a_name_that_follows_it(own_cache):
     source = _source(own_cache, "int twice(int x) { return 2 * x; }\n")
-    lib = cpu_build.library(source, wait_s=BUILD_WAIT_S)
+    lib = cpu_build.library(source, wait_s=120.0)
     if lib is None:
         pytest.skip(cpu_build.status(source).reason)
     assert lib.twice(21) == 42
@@ -187,11 +181,11 @@ def test_a_source_is_built_once_and_cached_under_a_name_that_follows_it(own_cach
     first = sorted((own_cache / "cache" / "kernels").glob("probe-*.so"))
     assert len(first) == 1
     cpu_build._BUILDS.clear()  # a new process: finds the cached file
-    assert cpu_build.library(source, wait_s=BUILD_WAIT_S).twice(5) == 10
+    assert cpu_build.library(source, wait_s=120.0).twice(5) == 10
     assert sorted((own_cache / "cache" / "kernels").glob("probe-*.so")) == first
     source.write_text("int twice(int x) { return x + x; }\n")  # an edited source builds anew
     cpu_build._BUILDS.clear()
-    assert cpu_build.library(source, wait_s=BUILD_WAIT_S).twice(4) == 8
+    assert cpu_build.library(source, wait_s=120.0).twice(4) == 8
     assert len(list((own_cache / "cache" / "kernels").glob("probe-*.so"))) == 2
 
 
@@ -199,7 +193,7 @@ def test_a_source_that_does_not_compile_is_one_line_and_no_library(own_cache):
     if cpu_build._compiler() is None:
         pytest.skip("no C compiler here")
     source = _source(own_cache, "int broken( { return; }\n")
-    assert cpu_build.library(source, wait_s=BUILD_WAIT_S) is None
+    assert cpu_build.library(source, wait_s=120.0) is None
     status = cpu_build.status(source)
     assert not status.available and "failed on probe.c" in status.reason and "\n" not in status.reason
 
@@ -208,14 +202,14 @@ def test_without_a_compiler_the_reason_says_so(own_cache, monkeypatch):
     monkeypatch.setenv("PATH", str(own_cache / "empty"))
     monkeypatch.delenv("CC", raising=False)
     source = _source(own_cache, "int one(void) { return 1; }\n")
-    assert cpu_build.library(source, wait_s=BUILD_WAIT_S) is None
+    assert cpu_build.library(source, wait_s=120.0) is None
     assert "no C compiler" in cpu_build.status(source).reason
 
 
 def test_switched_off_nothing_is_built(own_cache, monkeypatch):
     monkeypatch.setenv(cpu_build.SWITCH_ENV, "off")
     source = _source(own_cache, "int one(void) { return 1; }\n")
-    assert cpu_build.library(source, wait_s=BUILD_WAIT_S) is None
+    assert cpu_build.library(source, wait_s=120.0) is None
     assert "switched off" in cpu_build.status(source).reason
     assert not (own_cache / "cache" / "kernels").exists()
 
@@ -224,11 +218,7 @@ def test_switched_off_nothing_is_built(own_cache, monkeypatch):
 def gemm():
     from autolume_graph.gan.kernels import cpu_gemm
 
-    support = cpu_build.support(cpu_gemm.SOURCE, wait_s=120)
-    if not support.available:
-        if os.environ.get("AUTOLUME_CI"):
-            pytest.fail(f"our matrix product must build under CI: {support.reason}")
-        pytest.skip(support.reason)
+    require_built(cpu_gemm.support)
     return cpu_gemm
 
 

@@ -186,6 +186,10 @@ class SynthesisLayer(torch.nn.Module):
         if use_noise:
             self.register_buffer("noise_const", torch.zeros(self.size))
             self.noise_strength = torch.nn.Parameter(torch.zeros([]))
+        # The CPU kernels' builds (threads of their own) start while the model loads, so that the first
+        # frame already takes the path every later frame takes: the same pixels from the first frame on.
+        winograd.transforms()
+        cpu_fir.support()
 
     @staticmethod
     def settings_from_record(name: str, record: ModuleRecord) -> dict[str, Any]:

@@ -120,6 +120,7 @@ class SynthesisLayer(torch.nn.Module):
         self.act: FilteredLReLU | None = None if self.weight.is_meta else self._make_activation()
         # The activation precomputes from the filters: rebuild it whenever weights are loaded.
         self.register_load_state_dict_post_hook(lambda module, _keys: module._rebuild_activation())
+        winograd.transforms()  # the CPU kernels' builds start while the model loads (see stylegan2.SynthesisLayer)
 
     @staticmethod
     def settings_from_record(name: str, record: ModuleRecord) -> dict[str, Any]:
