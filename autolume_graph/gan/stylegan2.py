@@ -305,7 +305,7 @@ class SynthesisLayer(torch.nn.Module):
             x.shape[1], out_ch, x.shape[2], x.shape[3], self.up) else None
         random_noise, noise_scale = self._noise(run, g, x)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None and self.conv_clamp >= 0 else None
-        fir_taps = self._fir_taps(x, dg) if self.up > 1 else None
+        fir_taps = self._fir_taps(x, dg) if self.up > 1 and filters is None else None
         if filters is not None or fir_taps is not None:  # the finish rides on the pass that writes the output
             noise = random_noise if noise_scale == 0 else derived(
                 self, "noise", (self.noise_const, self.noise_strength),
@@ -318,14 +318,15 @@ class SynthesisLayer(torch.nn.Module):
             # channels_last like x, or every convolution would convert the weight again.
             shared = derived(self, "weight", (weight,), lambda: weight.contiguous(memory_format=torch.channels_last))
             x = self._conv(x * styles[:, :, None, None], shared, x.shape[0], filtered=fir_taps is None)
-            if fir_taps is not None:
-                return cpu_fir.fir_finish(x, fir_taps, *self._fir_pads(), scale=dg, **finish)
-            x.mul_(dg[:, :, None, None])
+            scale = dg  # still to apply
         else:
             x = self._conv(x, weight * styles[:, None, :, None, None] * dg[:, :, None, None, None],
                            x.shape[0], filtered=fir_taps is None)
-            if fir_taps is not None:
-                return cpu_fir.fir_finish(x, fir_taps, *self._fir_pads(), **finish)
+            scale = None
+        if fir_taps is not None:
+            return cpu_fir.fir_finish(x, fir_taps, *self._fir_pads(), scale=scale, **finish)
+        if scale is not None:
+            x.mul_(scale[:, :, None, None])
         if random_noise is not None:
             x.add_(random_noise)
         x.add_(self._offset(g, noise_scale, _layout(x)))

@@ -15,7 +15,8 @@ class Epilogue(ctypes.Structure):
                 ("noise_batch", ctypes.c_ssize_t), ("slope", ctypes.c_float), ("clamp", ctypes.c_float)]
 
 
-def _floats(t: torch.Tensor | None) -> torch.Tensor | None:
+def floats(t: torch.Tensor | None) -> torch.Tensor | None:
+    """t as the contiguous float32 values a kernel reads (None stays None)."""
     return None if t is None else t.detach().to(torch.float32).contiguous()
 
 
@@ -25,7 +26,7 @@ def epilogue(size: tuple[int, int], scale: torch.Tensor | None, bias: torch.Tens
     """The finish of an output of `size` (height, width): * scale [B, O] + bias [O] + noise ([H, W] or
     [B, 1, H, W]) (each optional), leaky ReLU of `slope` (1: none), clamp to +-clamp (None or < 0: none);
     with the float32 copies the struct points into, to be kept alive until the kernel returns."""
-    scale, bias, noise = (_floats(t) for t in (scale, bias, noise))
+    scale, bias, noise = (floats(t) for t in (scale, bias, noise))
     if noise is not None and tuple(noise.shape[-2:]) != tuple(size):
         raise ValueError(f"noise of {tuple(noise.shape[-2:])} for a {tuple(size)} output")
     noise_batch = size[0] * size[1] if noise is not None and noise.ndim == 4 else 0

@@ -113,7 +113,7 @@ def conv3x3(x: torch.Tensor, u: torch.Tensor | cpu_gemm.Packed, pad: int = 1, ga
         else torch.contiguous_format
     y = torch.empty(batch, out_ch, up * out_h, up * out_w, memory_format=layout)
     epilogue, _kept = cpu_epilogue.epilogue(tuple(y.shape[-2:]), scale, bias, noise, slope, clamp)
-    gains = None if gains is None else gains.detach().to(torch.float32).contiguous()
+    gains = cpu_epilogue.floats(gains)
     x_strides, y_strides = Strides(*x.stride()), Strides(*y.stride())
     gains_ptr = None if gains is None else gains.data_ptr()
     threads = torch.get_num_threads()
