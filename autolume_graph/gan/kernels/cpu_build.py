@@ -7,6 +7,8 @@ the source, the compiler's version and the CPU's flags, so a changed source, com
 folder shared between machines) builds anew. The build runs on a thread of its own; until it is done,
 or where it fails (no compiler: most Windows and Mac machines without developer tools), callers use
 their torch path and `status` says why. `AUTOLUME_CPU_KERNELS=off` keeps the torch paths.
+`AUTOLUME_CPU_VECTORS=BYTESxREGISTERS` (16x32, 64x32, ...) builds for another CPU's vector width and
+register count than this one's, so the tests run an Arm or AVX-512 machine's lanes and tiles here.
 """
 
 from __future__ import annotations
@@ -28,7 +30,17 @@ from ..cpu_features import Support, cpu_flags
 
 SWITCH_ENV = "AUTOLUME_CPU_KERNELS"  # "off": never build or use the C kernels
 BUILD_TIMEOUT_S = 120.0
+VECTORS_ENV = "AUTOLUME_CPU_VECTORS"
 FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c11", "-pthread")
+
+
+def _flags() -> tuple[str, ...]:
+    """FLAGS, and the vector shape `AUTOLUME_CPU_VECTORS` asks for (ignored unless it reads BYTESxREGISTERS
+    with bytes 16, 32 or 64 and 16 or 32 registers)."""
+    asked = os.environ.get(VECTORS_ENV, "").lower().split("x")
+    if len(asked) == 2 and asked[0] in ("16", "32", "64") and asked[1] in ("16", "32"):
+        return (*FLAGS, f"-DVECTOR_BYTES={asked[0]}", f"-DVECTOR_REGISTERS={asked[1]}")
+    return FLAGS
 
 
 @dataclass
@@ -59,7 +71,7 @@ def _library_path(source: Path, compiler: str) -> Path:
     key = hashlib.sha256()
     for part in (source, *sorted(source.parent.glob("*.h"))):  # the source and the headers beside it
         key.update(part.read_bytes())
-    for part in (_compiler_version(compiler), " ".join(FLAGS), platform.machine(), " ".join(sorted(cpu_flags()))):
+    for part in (_compiler_version(compiler), " ".join(_flags()), platform.machine(), " ".join(sorted(cpu_flags()))):
         key.update(part.encode())
     return cache_dir() / "kernels" / f"{source.stem}-{key.hexdigest()[:16]}.so"
 
@@ -75,7 +87,7 @@ def _build(job: _Build) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
                 built = Path(scratch) / target.name
-                result = subprocess.run([compiler, *FLAGS, str(job.source), "-o", str(built), "-lm"],
+                result = subprocess.run([compiler, *_flags(), str(job.source), "-o", str(built), "-lm"],
                                         capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
                 if result.returncode != 0:
                     first = (result.stderr.strip().splitlines() or ["no message"])[0]

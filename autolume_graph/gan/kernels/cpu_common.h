@@ -9,10 +9,21 @@ typedef struct {
     ptrdiff_t batch, channel, row, column;
 } Strides;
 
+/* Both are the build machine's unless given (cpu_build.py's AUTOLUME_CPU_VECTORS, which the tests use to
+ * run another CPU's lane count and tiles here: the compiler splits or narrows the vectors it lacks). */
+#ifndef VECTOR_BYTES
 #if defined(__AVX512F__)
 #define VECTOR_BYTES 64
 #else
 #define VECTOR_BYTES 32
+#endif
+#endif
+#ifndef VECTOR_REGISTERS
+#if defined(__AVX512F__) || defined(__aarch64__)
+#define VECTOR_REGISTERS 32
+#else
+#define VECTOR_REGISTERS 16
+#endif
 #endif
 typedef float vec __attribute__((vector_size(VECTOR_BYTES)));
 typedef float vec_unaligned __attribute__((vector_size(VECTOR_BYTES), aligned(4)));

@@ -4,8 +4,8 @@
  * C_j = A_j B_j for j in [0, batch): A_j [m][k] row-major, B_j packed into strips of NR columns, each
  * strip [k][NR] contiguous; C_j [m][n] row-major, n a whole number of strips. Work units are (j, block
  * of MC rows); a block's MC x KC slice of A stays in the core's L2 while every strip of B runs over it,
- * and one strip's KC x NR slice (16 KB with AVX2) stays in L1 while MC / MR register tiles of C (MR rows
- * x NR columns: 12 vector accumulators) take their KC multiply-adds from it. The next strip is prefetched
+ * and one strip's KC x NR slice (16 KB) stays in L1 while MC / MR register tiles of C (MR rows x NR
+ * columns: 2 MR vector accumulators) take their KC multiply-adds from it. The next strip is prefetched
  * while the current one's tiles run: its first tile would otherwise wait on memory for each row of it
  * (x1.05-1.25 measured on a 2-core AVX2 EPYC, most where A has few rows).
  */
@@ -18,9 +18,12 @@
 
 #include "cpu_common.h"
 
-#define MR 6
+/* A tile's 2 MR accumulators, its two vectors of B and the broadcast of A fill the vector registers:
+ * 6 rows with 16 registers (AVX2), 12 with 32 (AVX-512, Arm). A strip's slice stays 16 KB, which every
+ * first-level cache holds with room for A's rows (KC 256 with AVX2, 128 with AVX-512). */
+#define MR (VECTOR_REGISTERS >= 32 ? 12 : 6)
 #define NR (2 * LANES)
-#define KC 256
+#define KC (16384 / (NR * (int)sizeof(float)))
 #define MC 96 /* a multiple of MR */
 
 /* c[0..rows)[0..NR) (row stride ldc) = (accumulate ? c : 0) + a[0..rows)[0..k) b[0..k)[0..NR). */
