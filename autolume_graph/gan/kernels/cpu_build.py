@@ -124,7 +124,9 @@ def _build(job: _Build) -> None:
                 os.replace(built, target)  # atomic: another process never loads half a file
         job.library = ctypes.CDLL(str(target))
         threads = "torch's OpenMP threads" if openmp_runtime() else "its own threads"
-        job.reason = f"{job.source.stem} built with {Path(compiler).name} -march=native, runs on {threads}"
+        shape = " ".join(flag for flag in _flags() if flag.startswith("-DVECTOR"))  # asked for, not this CPU's
+        job.reason = f"{job.source.stem} built with {Path(compiler).name} -march=native{' ' * bool(shape)}{shape}, " \
+                     f"runs on {threads}"
     except Exception as exc:  # a timeout, a full disk, an unloadable file: the torch path goes on
         job.reason = f"building {job.source.name} failed: {type(exc).__name__}: {exc}".splitlines()[0]
     finally:
