@@ -94,11 +94,11 @@ def _compiler_version(compiler: str) -> str:
     return result.stdout.splitlines()[0] if result.stdout else compiler
 
 
-def _library_path(source: Path, compiler: str) -> Path:
+def _library_path(source: Path, compiler: str, flags: tuple[str, ...], link: tuple[str, ...]) -> Path:
     key = hashlib.sha256()
     for part in (source, *sorted(source.parent.glob("*.h"))):  # the source and the headers beside it
         key.update(part.read_bytes())
-    for part in (_compiler_version(compiler), " ".join((*_flags(), *_link_args())), platform.machine(),
+    for part in (_compiler_version(compiler), " ".join((*flags, *link)), platform.machine(),
                  " ".join(sorted(cpu_flags()))):
         key.update(part.encode())
     return cache_dir() / "kernels" / f"{source.stem}-{key.hexdigest()[:16]}.so"
@@ -110,12 +110,13 @@ def _build(job: _Build) -> None:
         if compiler is None:
             job.reason = "no C compiler found (cc, gcc or clang): the torch path runs"
             return
-        target = _library_path(job.source, compiler)
+        flags, link = _flags(), _link_args()  # read once: the file's name and its build agree
+        target = _library_path(job.source, compiler, flags, link)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
                 built = Path(scratch) / target.name
-                result = subprocess.run([compiler, *_flags(), str(job.source), "-o", str(built), *_link_args()],
+                result = subprocess.run([compiler, *flags, str(job.source), "-o", str(built), *link],
                                         capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
                 if result.returncode != 0:
                     first = (result.stderr.strip().splitlines() or ["no message"])[0]
@@ -123,10 +124,9 @@ def _build(job: _Build) -> None:
                     return
                 os.replace(built, target)  # atomic: another process never loads half a file
         job.library = ctypes.CDLL(str(target))
-        threads = "torch's OpenMP threads" if openmp_runtime() else "its own threads"
-        shape = " ".join(flag for flag in _flags() if flag.startswith("-DVECTOR"))  # asked for, not this CPU's
-        job.reason = f"{job.source.stem} built with {Path(compiler).name} -march=native{' ' * bool(shape)}{shape}, " \
-                     f"runs on {threads}"
+        threads = "torch's OpenMP threads" if "-fopenmp" in link else "its own threads"
+        shown = " ".join(flag for flag in flags if flag == "-march=native" or flag.startswith("-DVECTOR"))
+        job.reason = f"{job.source.stem} built with {Path(compiler).name} {shown}, runs on {threads}"
     except Exception as exc:  # a timeout, a full disk, an unloadable file: the torch path goes on
         job.reason = f"building {job.source.name} failed: {type(exc).__name__}: {exc}".splitlines()[0]
     finally:
